@@ -1,0 +1,57 @@
+# Shipyard: `make run` starts the embedded default; `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+# Byte-code caching makes repeated runs several seconds faster; some shells turn it off globally.
+export PYTHONDONTWRITEBYTECODE :=
+unexport PYTHONDONTWRITEBYTECODE
+
+.PHONY: help run test lint test-sqlite test-postgres bench install test-deps clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	@# uv is the recommended installer; without it, bootstrap it with pip into a private venv.
+	@$(PYTHON) -m venv .tools 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null; \
+	  else echo "python3-venv is missing: sudo apt-get install python3-venv" >&2; exit 1; fi; \
+	  $(PYTHON) -m venv .tools; }
+	.tools/bin/pip install --quiet uv
+
+$(BIN)/shipyard: pyproject.toml uv.lock $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(BIN)/shipyard ## Create the virtualenv from the lockfile
+
+run: install ## Migrate ./var/shipyard.db and start Shipyard on http://127.0.0.1:8000
+	$(BIN)/shipyard migrate
+	$(BIN)/shipyard serve
+
+test-deps: ## Install the Debian packages the test servers need (as root)
+	@bash scripts/install-test-deps.sh
+
+lint: install ## ruff, ruff format, mypy --strict and bandit
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/bandit -q -ll -r src
+
+test-sqlite: install
+	SHIPYARD_TEST_DB=sqlite $(BIN)/pytest
+
+test-postgres: install test-deps
+	SHIPYARD_TEST_DB=postgres $(BIN)/pytest
+
+test: lint test-sqlite test-postgres ## The whole suite: lint, then every test on SQLite and on PostgreSQL
+
+bench: install test-deps ## Throughput and latency under gunicorn on PostgreSQL (wrk)
+	$(BIN)/python bench/run.py
+
+clean: ## Remove the virtualenv, caches and the local database
+	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache

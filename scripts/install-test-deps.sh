@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite needs (real PostgreSQL, Redis,
+# PgBouncer, Caddy and wrk servers), but only those that are missing.
+#
+# Quiet when everything is present. As non-root it only reports what is
+# missing and exits 1, so CI and developers get a clear instruction instead of
+# a half-working sudo prompt.
+#
+# Daemons: the Debian packages start their system services on install
+# (postgresql-common even creates and starts a "main" cluster on port 5432,
+# redis-server listens on 6379, caddy on 80). The tests never use those: they
+# start throwaway servers on random ports (tests/fixtures/servers.py). To avoid
+# leaving surprise listeners on well-known ports, we install with a temporary
+# policy-rc.d that forbids service starts (the standard Debian mechanism, also
+# honoured by deb-systemd-invoke), and afterwards stop any PostgreSQL cluster
+# that became online during the install. The cluster's files are left in place
+# because removing them is not our business (pg_dropcluster would).
+set -euo pipefail
+
+missing=()
+
+have_cmd() {
+    # /usr/sbin is often not on a non-root PATH, yet pgbouncer lives there.
+    command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" || -x "/usr/bin/$1" ]]
+}
+
+# The server binaries are not on PATH; postgresql-client alone would put psql
+# there, which is why we look for the postgres binary itself.
+if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null \
+    || ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    missing+=(postgresql)
+fi
+have_cmd redis-server || missing+=(redis-server)
+have_cmd pgbouncer || missing+=(pgbouncer)
+have_cmd caddy || missing+=(caddy)
+have_cmd wrk || missing+=(wrk)
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+
+if [[ "$(id -u)" -ne 0 ]]; then
+    {
+        echo "install-test-deps: missing Debian packages: ${missing[*]}"
+        echo "install them as root, e.g.:"
+        echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}"
+        echo "or run: sudo $0"
+    } >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+# Refresh the package lists only when apt cannot find a candidate for one of
+# the packages (fresh container with empty lists, or stale lists).
+needs_update=0
+for pkg in "${missing[@]}"; do
+    candidate="$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')"
+    if [[ -z "$candidate" || "$candidate" == "(none)" ]]; then
+        needs_update=1
+        break
+    fi
+done
+if ((needs_update)); then
+    apt-get update -qq
+fi
+
+clusters_online() {
+    # "ver name" of every online cluster; nothing when postgresql-common is absent.
+    if command -v pg_lsclusters >/dev/null 2>&1; then
+        pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1 " " $2}'
+    fi
+}
+online_before="$(clusters_online)"
+
+# Forbid service starts during the install, unless the machine already has its
+# own policy (e.g. Docker images ship one that always says no).
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\n# temporary, created by shipyard install-test-deps.sh\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    own_policy=1
+fi
+cleanup() {
+    if ((own_policy)); then
+        rm -f "$policy"
+    fi
+}
+trap cleanup EXIT
+
+echo "install-test-deps: installing ${missing[*]}" >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# Belt and braces: stop clusters that went online during the install.
+while read -r ver name; do
+    [[ -n "${ver:-}" ]] || continue
+    if ! grep -qxF "$ver $name" <<<"$online_before"; then
+        echo "install-test-deps: stopping cluster $ver/$name started by the install" >&2
+        pg_ctlcluster "$ver" "$name" stop || true
+    fi
+done <<<"$(clusters_online)"
+
+echo "install-test-deps: done" >&2

@@ -1,0 +1,1 @@
+"""Shipyard: a production-grade, secure, AI-friendly SaaS platform."""

@@ -1,0 +1,107 @@
+"""`create_app(settings)` and its lifespan; nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from importlib.metadata import version
+from pathlib import Path
+
+import swagger_ui_bundle
+from fastapi import FastAPI
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from shipyard.audit.endpoints import router as audit_router
+from shipyard.customers.endpoints import router as customers_router
+from shipyard.identity.auth import principal_key
+from shipyard.identity.authenticator import TokenAuthenticator
+from shipyard.identity.endpoints import router as identity_router
+from shipyard.invoices.endpoints import router as invoices_router
+from shipyard.kit.api import API_V1
+from shipyard.kit.body_guard import BodyGuardMiddleware
+from shipyard.kit.db import Database, create_database
+from shipyard.kit.idempotency import IdempotencyStore
+from shipyard.kit.metrics import HttpMetrics
+from shipyard.kit.openapi import build_openapi
+from shipyard.kit.problems import install_problem_handlers, problem_response
+from shipyard.kit.request_context import RequestContextMiddleware
+from shipyard.kit.system import router as system_router
+from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
+from shipyard.settings import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _stale_data(_request: Request, _exc: Exception) -> Response:
+    return problem_response(
+        409, "concurrent_update", "Someone else changed this resource at the same time; read it again and retry."
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app for `settings` (read from the environment when omitted)."""
+    settings = settings or Settings()
+    settings.require_production_ready()
+    app_version = version("shipyard")
+    metrics = HttpMetrics(app_version) if settings.metrics_enabled else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = create_database(settings)
+        app.state.database = database
+        app.state.idempotency = IdempotencyStore(
+            database.writer,
+            ttl=timedelta(hours=settings.idempotency_ttl_hours),
+            lock=timedelta(seconds=settings.idempotency_lock_s),
+        )
+        app.state.authenticator = TokenAuthenticator(
+            database.reader,
+            database.writer,
+            ttl_s=settings.token_cache_ttl_s,
+            last_used_resolution=timedelta(seconds=settings.token_last_used_resolution_s),
+        )
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    def current_database() -> Database:
+        return app.state.database  # type: ignore[no-any-return]  # set by the lifespan
+
+    def current_idempotency() -> IdempotencyStore:
+        return app.state.idempotency  # type: ignore[no-any-return]  # set by the lifespan
+
+    app = FastAPI(
+        title="Shipyard",
+        version=app_version,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        middleware=[
+            # Listed outermost first.
+            Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log),
+            Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, json_prefixes=(API_V1,)),
+            Middleware(
+                UnitOfWorkMiddleware,
+                database=current_database,
+                idempotency=current_idempotency,
+                principal_key=principal_key,
+            ),
+        ],
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_problem_handlers(app)
+    app.add_exception_handler(StaleDataError, _stale_data)
+    for router in (identity_router, customers_router, invoices_router, audit_router):
+        app.include_router(router)
+    app.include_router(system_router)
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
+    return app

@@ -1,0 +1,47 @@
+"""Routes for `/api/v1/audit-events` (read-only: the log is append-only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from shipyard.audit import service as audit_service
+from shipyard.audit.repository import AuditFilter
+from shipyard.audit.schemas import AuditEventRead
+from shipyard.identity.auth import AuditRead
+from shipyard.kit.api import API_V1
+from shipyard.kit.deps import DBSession
+from shipyard.kit.pagination import Page, PageParams, make_page, page_params
+from shipyard.kit.problems import problem_responses
+
+router = APIRouter(prefix=f"{API_V1}/audit-events", tags=["audit"], responses=problem_responses(401, 403))
+Paging = Annotated[PageParams, Depends(page_params)]
+Text = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("", response_model=Page[AuditEventRead], responses=problem_responses(400, 422))
+async def list_audit_events(
+    principal: AuditRead,
+    session: DBSession,
+    paging: Paging,
+    action: Annotated[str | None, Query(max_length=64, description="e.g. customer.created")] = None,
+    actor_id: Text = None,
+    target_type: Text = None,
+    target_id: Text = None,
+    occurred_after: Annotated[datetime | None, Query(description="At or after (RFC 3339).")] = None,
+    occurred_before: Annotated[datetime | None, Query(description="Before (RFC 3339).")] = None,
+) -> Page[AuditEventRead]:
+    """The organisation's audit events, newest first."""
+    filters = AuditFilter(
+        action=action,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=target_id,
+        occurred_after=occurred_after,
+        occurred_before=occurred_before,
+    )
+    events = await audit_service.list_events(session, principal, filters, limit=paging.limit, after_id=paging.after_id)
+    items, cursor = make_page([AuditEventRead.model_validate(e) for e in events], [e.id for e in events], paging.limit)
+    return Page[AuditEventRead](data=items, next_cursor=cursor)

@@ -1,0 +1,50 @@
+"""Every query for the audit log. There is deliberately no update or delete here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.models import AuditEvent
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Optional filters for listing audit events."""
+
+    action: str | None = None
+    actor_id: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    occurred_after: datetime | None = None
+    occurred_before: datetime | None = None
+
+
+def add(session: AsyncSession, event: AuditEvent) -> None:
+    """Append an event to the session's transaction."""
+    session.add(event)
+
+
+async def list_events(
+    session: AsyncSession, organization_id: str, filters: AuditFilter, *, limit: int, after_id: str | None
+) -> list[AuditEvent]:
+    """A page of the organisation's events, newest first (fetches `limit + 1`)."""
+    query = select(AuditEvent).where(AuditEvent.organization_id == organization_id)
+    if filters.action:
+        query = query.where(AuditEvent.action == filters.action)
+    if filters.actor_id:
+        query = query.where(AuditEvent.actor_id == filters.actor_id)
+    if filters.target_type:
+        query = query.where(AuditEvent.target_type == filters.target_type)
+    if filters.target_id:
+        query = query.where(AuditEvent.target_id == filters.target_id)
+    if filters.occurred_after:
+        query = query.where(AuditEvent.occurred_at >= filters.occurred_after)
+    if filters.occurred_before:
+        query = query.where(AuditEvent.occurred_at < filters.occurred_before)
+    if after_id:
+        query = query.where(AuditEvent.id < after_id)
+    return list(await session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))

@@ -1,0 +1,254 @@
+"""The `shipyard` command: serve, migrate, check-config, orgs and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.identity import repository as identity_repository
+from shipyard.identity import service as identity_service
+from shipyard.kit.db import create_database
+from shipyard.kit.logging import configure_logging
+from shipyard.kit.problems import ProblemError
+from shipyard.settings import LogFormat, MissingSettingsError, Settings
+
+app = typer.Typer(help="Shipyard: a production-grade, secure, AI-friendly SaaS platform.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(tokens_app, name="tokens")
+
+T = TypeVar("T")
+_DURATION = re.compile(r"^(\d+)([dhm])$")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(json_lines=settings.log_format is LogFormat.JSON, level=settings.log_level)
+    return settings
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one committed transaction: the CLI's request boundary."""
+
+    async def run() -> T:
+        database = create_database(settings)
+        try:
+            async with database.writer() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30d`, `12h` or `90m` as a timedelta."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match:
+        msg = f"expected a duration like 30d, 12h or 90m, got {text!r}"
+        raise typer.BadParameter(msg)
+    amount, unit = int(match.group(1)), match.group(2)
+    return (
+        timedelta(days=amount) if unit == "d" else timedelta(hours=amount) if unit == "h" else timedelta(minutes=amount)
+    )
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply database migrations (as SHIPYARD_MIGRATION_DATABASE_URL's DDL role when set)."""
+    from shipyard.kit.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings, revision)
+    typer.echo(f"database migrated to {revision}")
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Print the effective configuration with secrets redacted; exit 1 if production would refuse it."""
+    settings = Settings()
+    typer.echo(json.dumps(settings.redacted(), indent=2, sort_keys=True, default=str))
+    if settings.is_production and (missing := settings.missing_for_production()):
+        raise _fail("missing required settings: " + ", ".join(missing))
+
+
+def _print_bootstrap(settings: Settings, secret: str) -> None:
+    base = settings.public_url.rstrip("/")
+    typer.echo(
+        "\n".join(
+            [
+                "",
+                "=" * 72,
+                "First run: created organisation 'default' and an admin API token.",
+                "It is shown ONCE. Store it now:",
+                "",
+                f"    {secret}",
+                "",
+                "Try it:",
+                f"    export SHIPYARD_TOKEN={secret}",
+                f'    curl -s -H "Authorization: Bearer $SHIPYARD_TOKEN" {base}/api/v1/me',
+                '    curl -s -X POST -H "Authorization: Bearer $SHIPYARD_TOKEN" \\',
+                "         -H 'Content-Type: application/json' \\",
+                '         -H "Idempotency-Key: $(uuidgen || date +%s%N)" \\',
+                f'         -d \'{{"name":"Ada","email":"ada@example.com"}}\' {base}/api/v1/customers',
+                f"API docs: {base}/docs",
+                "=" * 72,
+                "",
+            ],
+        ),
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default from settings).")] = None,
+) -> None:
+    """Run Shipyard in one process (uvicorn). Production runs it under gunicorn; see deploy/."""
+    settings = _settings()
+    try:
+        settings.require_production_ready()
+    except MissingSettingsError as exc:
+        raise _fail(str(exc)) from None
+    if not settings.is_production:
+        created = _in_transaction(settings, identity_service.bootstrap)
+        if created is not None:
+            _print_bootstrap(settings, created.issued.secret)
+    import uvicorn
+
+    from shipyard.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Argument(help="Display name.")],
+    slug: Annotated[str | None, typer.Option(help="URL slug (derived from the name by default).")] = None,
+    owner_email: Annotated[str, typer.Option(help="Email of the owner (created if new).")] = "admin@localhost",
+) -> None:
+    """Create an organisation with an owner."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> str:
+        owner = await identity_service.get_or_create_user(session, owner_email)
+        organization = await identity_service.create_organization(session, name, slug=slug, owner=owner)
+        return organization.slug
+
+    typer.echo(f"created organisation {_in_transaction(settings, work)}")
+
+
+@orgs_app.command("list")
+def orgs_list() -> None:
+    """List organisations."""
+    settings = _settings()
+    for organization in _in_transaction(settings, identity_repository.list_organizations):
+        typer.echo(f"{organization.slug}\t{organization.id}\t{organization.name}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    org: Annotated[str, typer.Option(help="Organisation slug.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated scopes, e.g. customers:read,invoices:read.")],
+    expires_in: Annotated[str | None, typer.Option(help="Lifetime such as 30d, 12h or 90m.")] = None,
+    user: Annotated[str | None, typer.Option(help="Creator's email (default: the org's first owner).")] = None,
+) -> None:
+    """Create an API token and print its secret once."""
+    settings = _settings()
+    lifetime = parse_duration(expires_in) if expires_in else None
+    wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
+
+    async def work(session: AsyncSession) -> str:
+        organization = await identity_repository.get_organization_by_slug(session, org)
+        if organization is None:
+            raise _fail(f"no organisation with slug {org!r}")
+        creator = (
+            await identity_repository.get_user_by_email(session, user)
+            if user
+            else await identity_repository.first_owner(session, organization.id)
+        )
+        if creator is None:
+            raise _fail("no such user" if user else "the organisation has no owner")
+        issued = await identity_service.issue_token(
+            session, organization.id, creator.id, name=name, scopes=wanted, expires_in=lifetime, principal=None
+        )
+        return issued.secret
+
+    try:
+        secret = _in_transaction(settings, work)
+    except ProblemError as exc:
+        raise _fail(str(exc.detail)) from None
+    typer.echo(secret)
+
+
+@tokens_app.command("list")
+def tokens_list(org: Annotated[str, typer.Option(help="Organisation slug.")]) -> None:
+    """List an organisation's tokens (never their secrets)."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> list[str]:
+        organization = await identity_repository.get_organization_by_slug(session, org)
+        if organization is None:
+            raise _fail(f"no organisation with slug {org!r}")
+        tokens = await identity_repository.list_tokens_by_org(session, organization.id)
+        return [
+            f"{t.id}\t{t.display_prefix}…\t{t.name}\t{','.join(t.scopes)}\t"
+            f"{'revoked' if t.revoked_at else 'expires ' + t.expires_at.isoformat() if t.expires_at else 'active'}"
+            for t in tokens
+        ]
+
+    for line in _in_transaction(settings, work):
+        typer.echo(line)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's ID (tok_...).")],
+    org: Annotated[str, typer.Option(help="Organisation slug.")],
+) -> None:
+    """Revoke a token; running processes stop accepting it within the token cache TTL (5 s)."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> None:
+        organization = await identity_repository.get_organization_by_slug(session, org)
+        token = await identity_repository.get_token(session, organization.id, token_id) if organization else None
+        if token is None:
+            raise _fail(f"no token {token_id!r} in organisation {org!r}")
+        await identity_service.revoke_token(session, None, token)
+
+    _in_transaction(settings, work)
+    typer.echo(f"revoked {token_id}")
+
+
+def main() -> None:
+    """Entry point of the `shipyard` console script."""
+    try:
+        app()
+    except MissingSettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

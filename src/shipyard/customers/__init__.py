@@ -1,0 +1,1 @@
+"""Customers: the first resource of the reference domain."""

@@ -1,0 +1,59 @@
+"""Request and response models for customers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictStr
+
+MAX_METADATA_KEYS = 50
+
+
+def _check_metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_METADATA_KEYS:
+        msg = f"at most {MAX_METADATA_KEYS} keys"
+        raise ValueError(msg)
+    return value
+
+
+Metadata = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[StrictStr, Field(max_length=500)]],
+    AfterValidator(_check_metadata),
+    Field(description="Up to 50 string pairs for your own use; keys up to 40 characters, values up to 500."),
+]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class CustomerCreate(BaseModel):
+    """A new customer."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Name
+    email: EmailStr
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class CustomerUpdate(BaseModel):
+    """Fields to change; omitted fields are left as they are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Name | None = None
+    email: EmailStr | None = None
+    metadata: Metadata | None = None
+
+
+class CustomerRead(BaseModel):
+    """A customer."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    object: Literal["customer"] = "customer"
+    name: str
+    email: str
+    metadata: dict[str, str] = Field(validation_alias="metadata_")
+    created_at: datetime
+    updated_at: datetime

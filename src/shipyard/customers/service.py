@@ -1,0 +1,70 @@
+"""Business rules for customers. Services never commit."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.audit import service as audit
+from shipyard.customers import repository
+from shipyard.customers.repository import CustomerFilter
+from shipyard.customers.schemas import CustomerCreate, CustomerUpdate
+from shipyard.identity.principal import Principal
+from shipyard.models import Customer
+from shipyard.models.base import utcnow
+
+TARGET = "customer"
+
+
+async def get(session: AsyncSession, principal: Principal, customer_id: str) -> Customer | None:
+    """The principal's organisation's customer, or None (also for another tenant's ID)."""
+    return await repository.get(session, principal.organization_id, customer_id)
+
+
+async def list_page(
+    session: AsyncSession, principal: Principal, filters: CustomerFilter, *, limit: int, after_id: str | None
+) -> list[Customer]:
+    """A page of the organisation's customers."""
+    return await repository.list_page(session, principal.organization_id, filters, limit=limit, after_id=after_id)
+
+
+async def create(session: AsyncSession, principal: Principal, data: CustomerCreate) -> Customer:
+    """Create a customer."""
+    customer = Customer(
+        organization_id=principal.organization_id,
+        name=data.name,
+        email=str(data.email),
+        metadata_=dict(data.metadata),
+    )
+    repository.add(session, customer)
+    await session.flush()
+    audit.record(session, principal, "customer.created", target_type=TARGET, target_id=customer.id)
+    return customer
+
+
+async def update(session: AsyncSession, principal: Principal, customer: Customer, data: CustomerUpdate) -> Customer:
+    """Apply the fields present in `data`; null is not a value for any of them."""
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "name" in changes:
+        customer.name = changes["name"]
+    if "email" in changes:
+        customer.email = str(changes["email"])
+    if "metadata" in changes:
+        customer.metadata_ = dict(changes["metadata"])
+    if changes:
+        await session.flush()
+        audit.record(
+            session,
+            principal,
+            "customer.updated",
+            target_type=TARGET,
+            target_id=customer.id,
+            details={"fields": sorted(changes)},
+        )
+    return customer
+
+
+async def archive(session: AsyncSession, principal: Principal, customer: Customer) -> None:
+    """Archive a customer: it leaves lists and lookups; its invoices stay."""
+    customer.archived_at = utcnow()
+    await session.flush()
+    audit.record(session, principal, "customer.archived", target_type=TARGET, target_id=customer.id)

@@ -1,0 +1,1 @@
+"""Organisations, users, memberships, API tokens and the Principal every request resolves to."""

@@ -1,0 +1,115 @@
+"""Resolving a bearer token to a Principal, with a short in-process cache.
+
+A valid token is looked up at most once per `token_cache_ttl_s` per process, so the hot path does
+no database work for authentication. Revocation reaches every process within that TTL; in the
+process that revoked it, at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shipyard.identity import repository, token_format
+from shipyard.identity.principal import Principal
+from shipyard.identity.scopes import ROLE_SCOPES
+from shipyard.models.base import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailure:
+    """Why a credential was refused; `reason` is a stable code recorded in the audit log."""
+
+    reason: str
+    token_id: str | None = None
+    organization_id: str | None = None
+
+
+@dataclass(slots=True)
+class _Cached:
+    principal: Principal | None
+    failure: AuthFailure | None
+    expires_at: datetime | None
+    cached_until: float
+    last_used_at: datetime | None
+
+
+class TokenAuthenticator:
+    """Verifies API tokens for one app instance."""
+
+    def __init__(
+        self,
+        reader: async_sessionmaker[AsyncSession],
+        writer: async_sessionmaker[AsyncSession],
+        *,
+        ttl_s: float,
+        last_used_resolution: timedelta,
+        max_entries: int = 10_000,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.ttl_s = ttl_s
+        self.last_used_resolution = last_used_resolution
+        self.max_entries = max_entries
+        self._cache: dict[str, _Cached] = {}
+
+    def forget(self, token_hash: str | None = None) -> None:
+        """Drop a cached token (or all of them), e.g. right after a revocation."""
+        if token_hash is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(token_hash, None)
+
+    async def authenticate(self, token: str, ip: str | None) -> Principal | AuthFailure:
+        """The Principal for `token`, or why it is refused."""
+        if not token_format.is_well_formed(token):
+            return AuthFailure("malformed_token")
+        token_hash = token_format.hash_token(token)
+        entry = self._cache.get(token_hash)
+        if entry is None or entry.cached_until < time.monotonic():
+            entry = await self._load(token_hash)
+        now = utcnow()
+        if entry.failure is not None:
+            return entry.failure
+        assert entry.principal is not None  # noqa: S101 - a cache entry holds one or the other
+        if entry.expires_at is not None and entry.expires_at <= now:
+            return AuthFailure("token_expired", entry.principal.token_id, entry.principal.organization_id)
+        if entry.last_used_at is None or now - entry.last_used_at >= self.last_used_resolution:
+            # Throttled so that a busy token costs one write a minute, not one per request.
+            entry.last_used_at = now
+            async with self.writer() as session:
+                await repository.touch_token(session, entry.principal.token_id or "", now, ip)
+                await session.commit()
+        return entry.principal
+
+    async def _load(self, token_hash: str) -> _Cached:
+        async with self.reader() as session:
+            found = await repository.find_token_for_auth(session, token_hash)
+        deadline = time.monotonic() + self.ttl_s
+        if found is None:
+            # Unknown tokens are not cached: a scan of random tokens must not fill the cache.
+            return _Cached(None, AuthFailure("unknown_token"), None, 0.0, None)
+        token, role = found
+        failure: AuthFailure | None = None
+        if token.revoked_at is not None:
+            failure = AuthFailure("token_revoked", token.id, token.organization_id)
+        elif role is None:
+            failure = AuthFailure("creator_not_a_member", token.id, token.organization_id)
+        principal = None
+        if failure is None and role is not None:
+            principal = Principal(
+                organization_id=token.organization_id,
+                user_id=token.created_by_user_id,
+                role=role,
+                # Never more than the creator's role allows today, even if they were demoted.
+                scopes=frozenset(token.scopes) & ROLE_SCOPES[role],
+                token_id=token.id,
+            )
+        entry = _Cached(principal, failure, token.expires_at, deadline, token.last_used_at)
+        if len(self._cache) >= self.max_entries:
+            self._cache.clear()
+        self._cache[token_hash] = entry
+        return entry

@@ -1,0 +1,1 @@
+"""Invoices: per-organisation numbering, line items and the draft → open → paid|void lifecycle."""

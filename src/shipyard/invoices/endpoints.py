@@ -1,0 +1,187 @@
+"""Routes for `/api/v1/customers/{customer_id}/invoices` and the org-wide `/api/v1/invoices`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import EmailStr
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.customers import service as customer_service
+from shipyard.identity.auth import InvoicesRead, InvoicesWrite
+from shipyard.identity.principal import Principal
+from shipyard.invoices import service as invoice_service
+from shipyard.invoices.repository import InvoiceFilter
+from shipyard.invoices.schemas import InvoiceCreate, InvoiceRead, InvoiceUpdate
+from shipyard.kit.api import API_V1
+from shipyard.kit.deps import AppSettings, DBSession
+from shipyard.kit.etag import check_if_match, etag_for
+from shipyard.kit.pagination import Page, PageParams, make_page, page_params
+from shipyard.kit.problems import ResourceNotFoundError, problem_responses
+from shipyard.models import Customer, Invoice, InvoiceStatus
+
+router = APIRouter(prefix=API_V1, tags=["invoices"], responses=problem_responses(401, 403))
+Paging = Annotated[PageParams, Depends(page_params)]
+ITEM = "/customers/{customer_id}/invoices/{invoice_id}"
+
+
+def _read(invoice: Invoice, response: Response) -> InvoiceRead:
+    response.headers["ETag"] = etag_for(invoice.id, invoice.version)
+    return InvoiceRead.model_validate(invoice)
+
+
+def _page(invoices: list[Invoice], limit: int) -> Page[InvoiceRead]:
+    items, cursor = make_page([InvoiceRead.model_validate(i) for i in invoices], [i.id for i in invoices], limit)
+    return Page[InvoiceRead](data=items, next_cursor=cursor)
+
+
+async def _customer(session: AsyncSession, principal: Principal, customer_id: str) -> Customer:
+    customer = await customer_service.get(session, principal, customer_id)
+    if customer is None:
+        raise ResourceNotFoundError("customer", customer_id)
+    return customer
+
+
+async def _invoice(session: AsyncSession, principal: Principal, customer_id: str, invoice_id: str) -> Invoice:
+    invoice = await invoice_service.get(session, principal, customer_id, invoice_id)
+    if invoice is None:
+        raise ResourceNotFoundError("invoice", invoice_id)
+    return invoice
+
+
+StatusFilter = Annotated[InvoiceStatus | None, Query(description="Only invoices in this status.")]
+CreatedAfter = Annotated[datetime | None, Query(description="Created at or after (RFC 3339).")]
+CreatedBefore = Annotated[datetime | None, Query(description="Created before (RFC 3339).")]
+
+
+@router.get("/invoices", response_model=Page[InvoiceRead], responses=problem_responses(400, 422))
+async def list_all_invoices(
+    principal: InvoicesRead,
+    session: DBSession,
+    paging: Paging,
+    status: StatusFilter = None,
+    customer_email: Annotated[
+        EmailStr | None, Query(description="Only invoices of the customer with this email.")
+    ] = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+) -> Page[InvoiceRead]:
+    """Every invoice of the organisation, newest first."""
+    filters = InvoiceFilter(
+        status=status,
+        customer_email=str(customer_email) if customer_email else None,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    invoices = await invoice_service.list_page(
+        session, principal, filters, limit=paging.limit, after_id=paging.after_id
+    )
+    return _page(invoices, paging.limit)
+
+
+@router.get(
+    "/customers/{customer_id}/invoices", response_model=Page[InvoiceRead], responses=problem_responses(400, 404, 422)
+)
+async def list_customer_invoices(
+    customer_id: str,
+    principal: InvoicesRead,
+    session: DBSession,
+    paging: Paging,
+    status: StatusFilter = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+) -> Page[InvoiceRead]:
+    """A customer's invoices, newest first."""
+    await _customer(session, principal, customer_id)
+    filters = InvoiceFilter(
+        customer_id=customer_id, status=status, created_after=created_after, created_before=created_before
+    )
+    invoices = await invoice_service.list_page(
+        session, principal, filters, limit=paging.limit, after_id=paging.after_id
+    )
+    return _page(invoices, paging.limit)
+
+
+@router.post(
+    "/customers/{customer_id}/invoices",
+    status_code=201,
+    response_model=InvoiceRead,
+    responses=problem_responses(404, 409, 413, 415, 422),
+)
+async def create_invoice(
+    customer_id: str, body: InvoiceCreate, principal: InvoicesWrite, session: DBSession, response: Response
+) -> InvoiceRead:
+    """Create a draft invoice with the next number. Totals are computed by the server."""
+    customer = await _customer(session, principal, customer_id)
+    invoice = await invoice_service.create(session, principal, customer, body)
+    response.headers["Location"] = f"{API_V1}/customers/{customer_id}/invoices/{invoice.id}"
+    return _read(invoice, response)
+
+
+@router.get(ITEM, response_model=InvoiceRead, responses=problem_responses(404))
+async def read_invoice(
+    customer_id: str, invoice_id: str, principal: InvoicesRead, session: DBSession, response: Response
+) -> InvoiceRead:
+    """One invoice, with its ETag."""
+    return _read(await _invoice(session, principal, customer_id, invoice_id), response)
+
+
+@router.patch(ITEM, response_model=InvoiceRead, responses=problem_responses(404, 409, 412, 415, 422, 428))
+async def update_invoice(
+    customer_id: str,
+    invoice_id: str,
+    body: InvoiceUpdate,
+    principal: InvoicesWrite,
+    session: DBSession,
+    request: Request,
+    response: Response,
+    settings: AppSettings,
+) -> InvoiceRead:
+    """Edit a draft invoice (409 for any other status). Send If-Match with its ETag."""
+    invoice = await _invoice(session, principal, customer_id, invoice_id)
+    check_if_match(request, etag_for(invoice.id, invoice.version), required=settings.require_if_match)
+    await invoice_service.update(session, principal, invoice, body)
+    return _read(invoice, response)
+
+
+@router.delete(ITEM, status_code=204, responses=problem_responses(404, 409, 412, 428))
+async def delete_invoice(
+    customer_id: str,
+    invoice_id: str,
+    principal: InvoicesWrite,
+    session: DBSession,
+    request: Request,
+    settings: AppSettings,
+) -> Response:
+    """Delete a draft invoice (409 for any other status; void an open one instead)."""
+    invoice = await _invoice(session, principal, customer_id, invoice_id)
+    check_if_match(request, etag_for(invoice.id, invoice.version), required=settings.require_if_match)
+    await invoice_service.delete_draft(session, principal, invoice)
+    return Response(status_code=204)
+
+
+def _action_route(action: str, summary: str) -> None:
+    async def endpoint(
+        customer_id: str, invoice_id: str, principal: InvoicesWrite, session: DBSession, response: Response
+    ) -> InvoiceRead:
+        invoice = await _invoice(session, principal, customer_id, invoice_id)
+        await invoice_service.transition(session, principal, invoice, action)
+        return _read(invoice, response)
+
+    endpoint.__name__ = f"{action}_invoice"
+    router.add_api_route(
+        f"{ITEM}/{action}",
+        endpoint,
+        methods=["POST"],
+        response_model=InvoiceRead,
+        summary=summary,
+        description=f"{summary} An illegal transition is 409 `invalid_state_transition`.",
+        responses=problem_responses(404, 409),
+    )
+
+
+_action_route("finalize", "Finalize a draft invoice: draft → open.")
+_action_route("pay", "Mark an open invoice paid: open → paid.")
+_action_route("void", "Void an open invoice: open → void.")

@@ -1,0 +1,112 @@
+"""Request and response models for invoices. Money is integer minor units; strict types refuse `false` as 0."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic_extra_types.currency_code import ISO4217
+
+from shipyard.models import InvoiceStatus
+
+MAX_LINE_ITEMS = 100
+# Below 2**53, so every total survives a round trip through a JavaScript number.
+MAX_TOTAL = 999_999_999_999_999
+
+Quantity = Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+UnitAmount = Annotated[StrictInt, Field(ge=0, le=99_999_999_999, description="Price per unit in minor units (cents).")]
+Currency = Annotated[ISO4217, Field(description="ISO 4217 code, e.g. EUR.")]
+
+
+def _iso_date(value: object) -> object:
+    # Strict mode refuses every string for a date; JSON has no date type, so accept ISO 8601 text.
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            msg = "expected an ISO 8601 date such as 2026-12-31"
+            raise ValueError(msg) from None
+    return value
+
+
+DueDate = Annotated[date | None, BeforeValidator(_iso_date), Field(description="ISO 8601 date.")]
+
+
+class LineItemIn(BaseModel):
+    """A line on an invoice."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    description: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+    quantity: Quantity
+    unit_amount: UnitAmount
+
+
+class LineItemOut(LineItemIn):
+    """A line with its server-computed amount."""
+
+    amount: int = Field(description="quantity * unit_amount, in minor units.")
+
+
+LineItems = Annotated[list[LineItemIn], Field(min_length=1, max_length=MAX_LINE_ITEMS)]
+
+
+def _check_total(items: list[LineItemIn] | None) -> None:
+    if items is not None and sum(item.quantity * item.unit_amount for item in items) > MAX_TOTAL:
+        msg = f"the invoice total may not exceed {MAX_TOTAL} minor units"
+        raise ValueError(msg)
+
+
+class InvoiceCreate(BaseModel):
+    """A new draft invoice."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    currency: Currency
+    line_items: LineItems
+    due_date: DueDate = None
+    memo: Annotated[StrictStr, Field(max_length=2000)] = ""
+
+    @model_validator(mode="after")
+    def _total(self) -> InvoiceCreate:
+        _check_total(self.line_items)
+        return self
+
+
+class InvoiceUpdate(BaseModel):
+    """Fields of a draft to change; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    currency: Currency | None = None
+    line_items: LineItems | None = None
+    due_date: DueDate = None
+    memo: Annotated[StrictStr, Field(max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def _total(self) -> InvoiceUpdate:
+        _check_total(self.line_items)
+        return self
+
+
+class InvoiceRead(BaseModel):
+    """An invoice."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    object: Literal["invoice"] = "invoice"
+    customer_id: str
+    number: int = Field(description="Sequential per organisation, starting at 1.")
+    status: InvoiceStatus
+    currency: str
+    line_items: list[LineItemOut]
+    total: int = Field(description="Sum of line amounts, in minor units.")
+    due_date: date | None
+    memo: str
+    created_at: datetime
+    updated_at: datetime
+    finalized_at: datetime | None
+    paid_at: datetime | None
+    voided_at: datetime | None

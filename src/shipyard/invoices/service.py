@@ -1,0 +1,120 @@
+"""Business rules for invoices: totals, numbering and the lifecycle. Services never commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.audit import service as audit
+from shipyard.identity.principal import Principal
+from shipyard.invoices import repository
+from shipyard.invoices.repository import InvoiceFilter
+from shipyard.invoices.schemas import InvoiceCreate, InvoiceUpdate, LineItemIn
+from shipyard.kit.problems import InvalidStateTransitionError
+from shipyard.models import Customer, Invoice, InvoiceStatus
+from shipyard.models.base import utcnow
+
+TARGET = "invoice"
+
+# action -> (statuses it may start from, status it leads to, timestamp it sets)
+_TRANSITIONS: dict[str, tuple[frozenset[InvoiceStatus], InvoiceStatus, str]] = {
+    "finalize": (frozenset({InvoiceStatus.DRAFT}), InvoiceStatus.OPEN, "finalized_at"),
+    "pay": (frozenset({InvoiceStatus.OPEN}), InvoiceStatus.PAID, "paid_at"),
+    "void": (frozenset({InvoiceStatus.OPEN}), InvoiceStatus.VOID, "voided_at"),
+}
+_PAST_TENSE = {"finalize": "finalized", "pay": "paid", "void": "voided"}
+
+
+def _priced(items: list[LineItemIn]) -> tuple[list[dict[str, Any]], int]:
+    lines = [{**item.model_dump(), "amount": item.quantity * item.unit_amount} for item in items]
+    return lines, sum(line["amount"] for line in lines)
+
+
+async def get(session: AsyncSession, principal: Principal, customer_id: str, invoice_id: str) -> Invoice | None:
+    """The organisation's invoice under this customer, or None."""
+    return await repository.get(session, principal.organization_id, customer_id, invoice_id)
+
+
+async def list_page(
+    session: AsyncSession, principal: Principal, filters: InvoiceFilter, *, limit: int, after_id: str | None
+) -> list[Invoice]:
+    """A page of the organisation's invoices."""
+    return await repository.list_page(session, principal.organization_id, filters, limit=limit, after_id=after_id)
+
+
+async def create(session: AsyncSession, principal: Principal, customer: Customer, data: InvoiceCreate) -> Invoice:
+    """Create a draft invoice with the organisation's next number."""
+    lines, total = _priced(data.line_items)
+    invoice = Invoice(
+        organization_id=principal.organization_id,
+        customer_id=customer.id,
+        number=await repository.next_number(session, principal.organization_id),
+        status=InvoiceStatus.DRAFT,
+        currency=str(data.currency),
+        line_items=lines,
+        total=total,
+        due_date=data.due_date,
+        memo=data.memo,
+    )
+    repository.add(session, invoice)
+    await session.flush()
+    audit.record(
+        session,
+        principal,
+        "invoice.created",
+        target_type=TARGET,
+        target_id=invoice.id,
+        details={"number": invoice.number, "total": total, "currency": invoice.currency},
+    )
+    return invoice
+
+
+def _require_draft(invoice: Invoice, action: str) -> None:
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise InvalidStateTransitionError("invoice", invoice.status, action)
+
+
+async def update(session: AsyncSession, principal: Principal, invoice: Invoice, data: InvoiceUpdate) -> Invoice:
+    """Edit a draft; any other status is a 409."""
+    _require_draft(invoice, "edit")
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if data.line_items is not None:
+        invoice.line_items, invoice.total = _priced(data.line_items)
+    if data.currency is not None:
+        invoice.currency = str(data.currency)
+    if "due_date" in changes:
+        invoice.due_date = data.due_date
+    if data.memo is not None:
+        invoice.memo = data.memo
+    if changes:
+        await session.flush()
+        audit.record(
+            session,
+            principal,
+            "invoice.updated",
+            target_type=TARGET,
+            target_id=invoice.id,
+            details={"fields": sorted(changes)},
+        )
+    return invoice
+
+
+async def delete_draft(session: AsyncSession, principal: Principal, invoice: Invoice) -> None:
+    """Delete a draft; its number is not reused."""
+    _require_draft(invoice, "delete")
+    await repository.remove(session, invoice)
+    await session.flush()
+    audit.record(session, principal, "invoice.deleted", target_type=TARGET, target_id=invoice.id)
+
+
+async def transition(session: AsyncSession, principal: Principal, invoice: Invoice, action: str) -> Invoice:
+    """Apply a lifecycle action (`finalize`, `pay`, `void`); an illegal one is 409 `invalid_state_transition`."""
+    sources, target, stamp = _TRANSITIONS[action]
+    if invoice.status not in sources:
+        raise InvalidStateTransitionError("invoice", invoice.status, action)
+    invoice.status = target
+    setattr(invoice, stamp, utcnow())
+    await session.flush()
+    audit.record(session, principal, f"invoice.{_PAST_TENSE[action]}", target_type=TARGET, target_id=invoice.id)
+    return invoice

@@ -1,0 +1,1 @@
+"""Domain-agnostic building blocks: database, problems, idempotency, request context, logging, metrics."""

@@ -1,0 +1,24 @@
+"""FastAPI dependencies shared by every domain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.settings import Settings
+
+
+def get_session(request: Request) -> AsyncSession:
+    """The request's session, opened by the unit-of-work middleware."""
+    return request.state.session_holder.get()  # type: ignore[no-any-return]  # Starlette's state is untyped
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    return request.app.state.settings  # type: ignore[no-any-return]  # Starlette's state is untyped
+
+
+DBSession = Annotated[AsyncSession, Depends(get_session)]
+AppSettings = Annotated[Settings, Depends(get_settings)]

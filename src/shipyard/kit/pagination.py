@@ -1,0 +1,62 @@
+"""Cursor pagination: newest first, keyed on the time-ordered ID."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+from shipyard.kit.problems import ProblemError
+
+ItemT = TypeVar("ItemT")
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """One page of a list; pass `next_cursor` back as `cursor` for the next page."""
+
+    data: list[ItemT]
+    next_cursor: str | None = Field(description="Opaque; null on the last page.")
+
+
+class PageParams(BaseModel):
+    """Where a page starts and how long it is."""
+
+    limit: int
+    after_id: str | None
+
+
+def encode_cursor(last_id: str) -> str:
+    """An opaque cursor that resumes after `last_id`."""
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The ID a cursor resumes after; a 400 problem when it was not one of ours."""
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    if not decoded or "_" not in decoded or not decoded.isascii() or not decoded.isprintable():
+        raise ProblemError(400, "invalid_cursor", "The cursor is malformed; pass back a next_cursor unchanged.")
+    return decoded
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1-100).")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200, description="A previous page's next_cursor.")] = None,
+) -> PageParams:
+    """FastAPI dependency for `limit` and `cursor`."""
+    return PageParams(limit=limit, after_id=decode_cursor(cursor) if cursor else None)
+
+
+def make_page(items: list[ItemT], rows_ids: list[str], limit: int) -> tuple[list[ItemT], str | None]:
+    """Trim the look-ahead row and compute the next cursor (repositories fetch `limit + 1`)."""
+    if len(items) > limit:
+        return items[:limit], encode_cursor(rows_ids[limit - 1])
+    return items, None

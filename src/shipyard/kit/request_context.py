@@ -1,0 +1,109 @@
+"""The outermost middleware: request IDs, the access log, HTTP metrics and the last-resort 500."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from shipyard.kit.asgi import header, send_problem
+from shipyard.kit.context import RequestContext, accept_request_id, reset_request_context, set_request_context
+from shipyard.kit.logging import get_logger
+from shipyard.kit.metrics import UNMATCHED_ROUTE, HttpMetrics
+from shipyard.kit.problems import ProblemError, problem_body
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = get_logger("shipyard.access")
+error_log = get_logger("shipyard.errors")
+
+HTTP_SERVER_ERROR = 500
+
+
+class RequestContextMiddleware:
+    """Pure ASGI (BaseHTTPMiddleware is slow and breaks contextvars); one per app."""
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics | None, access_log: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one request; non-HTTP scopes pass straight through."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = accept_request_id(header(scope, b"x-request-id"))
+        client = scope.get("client")
+        context = RequestContext(
+            request_id=request_id,
+            ip=client[0] if client else None,
+            user_agent=header(scope, b"user-agent"),
+        )
+        scope.setdefault("state", {})["request_context"] = context
+        token = set_request_context(context)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        request_id_header = (b"x-request-id", request_id.encode())
+        status = HTTP_SERVER_ERROR
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []), request_id_header]
+            await send(message)
+
+        if self.metrics:
+            self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        except ProblemError as exc:
+            # Raised by middleware that runs outside FastAPI's exception handlers (body limits).
+            status = exc.status
+            if not response_started:
+                extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+                body = problem_body(exc.status, exc.code, str(exc.detail), title=exc.title, **exc.extensions)
+                await send_problem(send, exc.status, body, [*extra, request_id_header])
+        except Exception as exc:  # noqa: BLE001 - the last resort: answer 500, never leak the exception
+            status = HTTP_SERVER_ERROR
+            error_log.exception("unhandled_exception", exc_type=type(exc).__name__, route=_route(scope))
+            if not response_started:
+                body = problem_body(500, "internal_error", "The server failed to answer this request; retry later.")
+                await send_problem(send, 500, body, [request_id_header])
+        finally:
+            if self.metrics:
+                self.metrics.in_flight.dec()
+            self._finish(scope, status, time.perf_counter() - started)
+            structlog.contextvars.unbind_contextvars("request_id")
+            reset_request_context(token)
+
+    def _finish(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = _route(scope)
+        if self.metrics:
+            self.metrics.request_duration.labels(scope["method"], route, str(status)).observe(elapsed)
+        if self.access_log:
+            principal: Any = scope.get("state", {}).get("principal")
+            log.info(
+                "request",
+                method=scope["method"],
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                org=getattr(principal, "organization_id", None),
+                user_id=getattr(principal, "user_id", None),
+                token_id=getattr(principal, "token_id", None),
+                result="ok" if status < 400 else "client_error" if status < HTTP_SERVER_ERROR else "server_error",  # noqa: PLR2004
+            )
+
+
+def _route(scope: Scope) -> str:
+    # The router records the matched route in the scope; an unmatched path gets one fixed label so
+    # that scanning random URLs cannot create unbounded metric series.
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE

@@ -1,0 +1,201 @@
+"""The request boundary: one session per request, committed before the response is sent.
+
+Services never commit. This middleware commits when the response starts with a status below 400
+and rolls back otherwise, so an acknowledged write is a committed write. For requests carrying an
+Idempotency-Key it also claims the key first and stores the response in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from shipyard.kit.asgi import header, read_body, replay_receive, send_body, send_problem
+from shipyard.kit.idempotency import ClaimOutcome, IdempotencyScope, IdempotencyStore, fingerprint, parse_key
+from shipyard.kit.problems import problem_body
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from shipyard.kit.db import Database
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
+SERVER_ERROR = 500
+CLIENT_ERROR = 400
+
+PrincipalKeyResolver = Callable[["Scope"], Awaitable[str | None]]
+
+
+class SessionHolder:
+    """Opens the request's session on first use, so requests that never touch the DB cost nothing."""
+
+    __slots__ = ("_factory", "session")
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self.session: AsyncSession | None = None
+
+    def get(self) -> AsyncSession:
+        """The request's session."""
+        if self.session is None:
+            self.session = self._factory()
+        return self.session
+
+    async def finish(self, *, commit: bool) -> None:
+        """Commit or roll back, if a session was opened."""
+        if self.session is not None:
+            if commit:
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+
+    async def close(self) -> None:
+        """Release the connection (rolling back anything left open)."""
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+
+class UnitOfWorkMiddleware:
+    """Pure ASGI; sits inside the request-context middleware and outside FastAPI's routing."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        database: Callable[[], Database],
+        idempotency: Callable[[], IdempotencyStore],
+        principal_key: PrincipalKeyResolver,
+    ) -> None:
+        self.app = app
+        self.database = database
+        self.idempotency = idempotency
+        self.principal_key = principal_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request inside its unit of work."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        database = self.database()
+        holder = SessionHolder(database.reader if method in SAFE_METHODS else database.writer)
+        scope.setdefault("state", {})["session_holder"] = holder
+        try:
+            raw_key = header(scope, b"idempotency-key") if method in IDEMPOTENT_METHODS else None
+            if raw_key is None:
+                await self.app(scope, receive, _committing_send(send, holder))
+            else:
+                await self._idempotent(scope, receive, send, holder, parse_key(raw_key))
+        finally:
+            await holder.close()
+
+    async def _idempotent(self, scope: Scope, receive: Receive, send: Send, holder: SessionHolder, key: str) -> None:
+        body = await read_body(receive)
+        receive = replay_receive(body, receive)
+        principal_key = await self.principal_key(scope)
+        if principal_key is None:
+            # No valid caller: the endpoint will refuse it, and nothing is worth remembering.
+            await self.app(scope, receive, _committing_send(send, holder))
+            return
+        store = self.idempotency()
+        claim = await store.claim(
+            IdempotencyScope(principal_key, scope["method"], scope["path"], key), fingerprint(body)
+        )
+        if claim.outcome is ClaimOutcome.REPLAY:
+            record = claim.record
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record.response_headers or []]
+            payload = record.response_body or b""
+            headers += [(b"content-length", str(len(payload)).encode()), (b"idempotent-replayed", b"true")]
+            await send_body(send, record.response_status or 200, payload, headers)
+            return
+        if claim.outcome is ClaimOutcome.MISMATCH:
+            await send_problem(
+                send,
+                422,
+                problem_body(
+                    422,
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used with a different request payload.",
+                ),
+            )
+            return
+        if claim.outcome is ClaimOutcome.IN_FLIGHT:
+            await send_problem(
+                send,
+                409,
+                problem_body(
+                    409,
+                    "idempotency_key_in_flight",
+                    "A request with this Idempotency-Key is still being processed; retry shortly.",
+                ),
+                [(b"retry-after", b"1")],
+            )
+            return
+        await self._run_claimed(scope, receive, send, holder, store, claim.record.id)
+
+    async def _run_claimed(
+        self, scope: Scope, receive: Receive, send: Send, holder: SessionHolder, store: IdempotencyStore, record_id: str
+    ) -> None:
+        start: Message | None = None
+        chunks: list[bytes] = []
+        passthrough = False
+
+        async def capture(message: Message) -> None:
+            nonlocal start, passthrough
+            if message["type"] == "http.response.start":
+                if message["status"] >= SERVER_ERROR:
+                    # Our failure, not the caller's: forget the key so a retry runs the request again.
+                    passthrough = True
+                    await holder.finish(commit=False)
+                    await store.release(record_id)
+                    await send(message)
+                    return
+                start = message
+                return
+            if passthrough:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False) or start is None:
+                return
+            await self._store_and_send(send, holder, store, record_id, start, b"".join(chunks))
+
+        try:
+            await self.app(scope, receive, capture)
+        except BaseException:
+            if not passthrough:
+                await holder.finish(commit=False)
+                await store.release(record_id)
+            raise
+
+    @staticmethod
+    async def _store_and_send(
+        send: Send, holder: SessionHolder, store: IdempotencyStore, record_id: str, start: Message, body: bytes
+    ) -> None:
+        status = int(start["status"])
+        headers = list(start.get("headers", []))
+        if status < CLIENT_ERROR:
+            # The response is stored in the request's own transaction: both commit, or neither.
+            session = holder.get()
+            await IdempotencyStore.complete(session, record_id, status, headers, body)
+            await session.commit()
+        else:
+            await holder.finish(commit=False)
+            async with store.sessions() as session:
+                await IdempotencyStore.complete(session, record_id, status, headers, body)
+                await session.commit()
+        await send(start)
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _committing_send(send: Send, holder: SessionHolder) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            # Commit before the first byte leaves: a client never sees success for a lost write.
+            await holder.finish(commit=message["status"] < CLIENT_ERROR)
+        await send(message)
+
+    return wrapped

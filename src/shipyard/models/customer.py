@@ -1,0 +1,28 @@
+"""Customers: the reference domain's first resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shipyard.models.base import Base, JSONType, Timestamped, id_column
+
+
+class Customer(Timestamped, Base):
+    """A customer of an organisation."""
+
+    __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_organization_id_email", "organization_id", "email"),)
+
+    id: Mapped[str] = id_column("cus")
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    archived_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative contract

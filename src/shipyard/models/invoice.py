@@ -1,0 +1,49 @@
+"""Invoices: numbered per organisation, with line items and a draft → open → paid|void lifecycle."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shipyard.models.base import Base, JSONType, Timestamped, id_column
+
+
+class InvoiceStatus(StrEnum):
+    """Where an invoice is in its lifecycle."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+
+
+class Invoice(Timestamped, Base):
+    """An invoice. Line items are a JSON snapshot: they belong to the invoice and freeze with it."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "number"),
+        Index("ix_invoices_organization_id_status", "organization_id", "status"),
+        Index("ix_invoices_organization_id_customer_id", "organization_id", "customer_id"),
+    )
+
+    id: Mapped[str] = id_column("inv")
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.DRAFT)
+    currency: Mapped[str] = mapped_column(String(3))
+    line_items: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    total: Mapped[int] = mapped_column(BigInteger)
+    due_date: Mapped[date | None]
+    memo: Mapped[str] = mapped_column(String(2000), default="")
+    finalized_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative contract

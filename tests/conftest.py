@@ -1,0 +1,130 @@
+"""Shared fixtures: a real database per test (SQLite or PostgreSQL), the app, a client and tenants."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shipyard.app import create_app
+from shipyard.kit.logging import configure_logging
+from shipyard.kit.migrate import upgrade
+from shipyard.settings import Settings
+from tests.fixtures.servers import PostgresServer
+from tests.fixtures.tenants import Tenant, create_tenant
+
+DB_KIND = os.environ.get("SHIPYARD_TEST_DB", "sqlite")
+REPO = Path(__file__).resolve().parent.parent
+POSTGRES_SQL = REPO / "deploy" / "postgres"
+_database_numbers = itertools.count()
+
+
+def pytest_report_header() -> str:
+    """Say which database this run uses."""
+    return f"shipyard database: {DB_KIND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:  # noqa: ARG001
+    """Skip PostgreSQL-only tests on the SQLite run (they run on the PostgreSQL run)."""
+    if DB_KIND == "postgres":
+        return
+    skip = pytest.mark.skip(reason="runs in the PostgreSQL pass of `make test`")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging() -> None:
+    configure_logging(json_lines=True, level="WARNING")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session, with the production roles."""
+    with PostgresServer() as server:
+        server.psql((POSTGRES_SQL / "01-roles.sql").read_text())
+        server.psql((POSTGRES_SQL / "02-grants.sql").read_text(), dbname="shipyard")
+        yield server
+
+
+def _base_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "data_dir": tmp_path,
+        "log_format": "json",
+        "token_last_used_resolution_s": 0,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    """Migrate once: a template SQLite file, or the `shipyard` PostgreSQL database used as a template."""
+    if DB_KIND == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        migrator_url = server.dsn("shipyard", user="shipyard_migrator")
+        upgrade(_base_settings(tmp_path_factory.mktemp("migrate"), database_url=migrator_url))
+        server.psql((POSTGRES_SQL / "03-after-migrate.sql").read_text(), dbname="shipyard")
+        return "shipyard"
+    directory = tmp_path_factory.mktemp("template")
+    url = f"sqlite+aiosqlite:///{directory / 'template.db'}"
+    upgrade(_base_settings(directory, database_url=url))
+    return str(directory / "template.db")
+
+
+@pytest.fixture
+def database_urls(migrated_template: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """(app URL, migrator URL) of a fresh, migrated database for this test."""
+    if DB_KIND == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        name = f"test_{os.getpid()}_{next(_database_numbers)}"
+        server.psql(f"CREATE DATABASE {name} TEMPLATE {migrated_template} OWNER shipyard_migrator")
+        yield server.dsn(name, user="shipyard_app"), server.dsn(name, user="shipyard_migrator")
+        server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        return
+    path = tmp_path / "shipyard.db"
+    shutil.copyfile(migrated_template, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    yield url, url
+
+
+@pytest.fixture
+def settings(database_urls: tuple[str, str], tmp_path: Path) -> Settings:
+    """Test settings pointing at this test's database."""
+    app_url, migrator_url = database_urls
+    return _base_settings(tmp_path, database_url=app_url, migration_database_url=migrator_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[object]:
+    """The app with its lifespan running."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process."""
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # a FastAPI app is an ASGI app
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def tenant(app: object) -> Tenant:
+    """Organisation A with an owner and an all-scopes token."""
+    return await create_tenant(app, "Acme", "acme")
+
+
+@pytest.fixture
+async def other_tenant(app: object) -> Tenant:
+    """Organisation B, to prove isolation."""
+    return await create_tenant(app, "Globex", "globex")
