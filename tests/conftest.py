@@ -15,6 +15,7 @@ from shipyard.app import create_app
 from shipyard.kit.logging import configure_logging
 from shipyard.kit.migrate import upgrade
 from shipyard.settings import Settings
+from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.servers import PostgresServer
 from tests.fixtures.tenants import Tenant, create_tenant
 
@@ -71,7 +72,6 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.
         server: PostgresServer = request.getfixturevalue("postgres_server")
         migrator_url = server.dsn("shipyard", user="shipyard_migrator")
         upgrade(_base_settings(tmp_path_factory.mktemp("migrate"), database_url=migrator_url))
-        server.psql((POSTGRES_SQL / "03-after-migrate.sql").read_text(), dbname="shipyard")
         return "shipyard"
     directory = tmp_path_factory.mktemp("template")
     url = f"sqlite+aiosqlite:///{directory / 'template.db'}"
@@ -106,7 +106,7 @@ def settings(database_urls: tuple[str, str], tmp_path: Path) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[object]:
     """The app with its lifespan running."""
     application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running_lifespan(application):
         yield application
 
 

@@ -8,7 +8,6 @@ from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
 
-import swagger_ui_bundle
 from fastapi import FastAPI
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.middleware import Middleware
@@ -18,6 +17,8 @@ from starlette.staticfiles import StaticFiles
 
 from shipyard.audit.endpoints import router as audit_router
 from shipyard.customers.endpoints import router as customers_router
+from shipyard.error_reports.endpoints import router as errors_router
+from shipyard.error_reports.recorder import record_server_error
 from shipyard.identity.auth import principal_key
 from shipyard.identity.authenticator import TokenAuthenticator
 from shipyard.identity.endpoints import router as identity_router
@@ -29,9 +30,11 @@ from shipyard.kit.idempotency import IdempotencyStore
 from shipyard.kit.metrics import HttpMetrics
 from shipyard.kit.openapi import build_openapi
 from shipyard.kit.problems import install_problem_handlers, problem_response
+from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
 from shipyard.kit.request_context import RequestContextMiddleware
 from shipyard.kit.system import router as system_router
 from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
+from shipyard.mcp.server import mount_mcp
 from shipyard.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -66,7 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             last_used_resolution=timedelta(seconds=settings.token_last_used_resolution_s),
         )
         try:
-            yield
+            async with app.state.mcp.session_manager.run():
+                yield
         finally:
             await database.dispose()
 
@@ -84,7 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         middleware=[
             # Listed outermost first.
-            Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log),
+            *([Middleware(ProxyHeadersMiddleware)] if settings.trust_proxy_headers else []),
+            Middleware(
+                RequestContextMiddleware,
+                metrics=metrics,
+                access_log=settings.access_log,
+                on_server_error=lambda scope, status, exc: record_server_error(scope["app"].state, scope, status, exc),
+            ),
             Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, json_prefixes=(API_V1,)),
             Middleware(
                 UnitOfWorkMiddleware,
@@ -98,10 +108,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_problem_handlers(app)
     app.add_exception_handler(StaleDataError, _stale_data)
-    for router in (identity_router, customers_router, invoices_router, audit_router):
+    api_routers = (identity_router, customers_router, invoices_router, audit_router, errors_router)
+    for router in api_routers:
         app.include_router(router)
+    # Answers the unit of work gives without routing (idempotent replays) still get a route label.
+    app.state.labelled_routes = [route for router in api_routers for route in router.routes]
     app.include_router(system_router)
-    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+    mount_mcp(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app

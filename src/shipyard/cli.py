@@ -18,9 +18,17 @@ from shipyard.identity import service as identity_service
 from shipyard.kit.db import create_database
 from shipyard.kit.logging import configure_logging
 from shipyard.kit.problems import ProblemError
+from shipyard.models import ApiToken
+from shipyard.models.base import utcnow
+from shipyard.ops.verify import verify_command
 from shipyard.settings import LogFormat, MissingSettingsError, Settings
 
-app = typer.Typer(help="Shipyard: a production-grade, secure, AI-friendly SaaS platform.", no_args_is_help=True)
+# Tracebacks never show local variables: those hold settings, URLs with passwords and token secrets.
+app = typer.Typer(
+    help="Shipyard: a production-grade, secure, AI-friendly SaaS platform.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
@@ -42,7 +50,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in one committed transaction: the CLI's request boundary."""
+    """Run `work` in one committed transaction: the CLI's request boundary. A problem exits 1 with its detail."""
 
     async def run() -> T:
         database = create_database(settings)
@@ -54,14 +62,18 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
         finally:
             await database.dispose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except ProblemError as exc:
+        raise _fail(str(exc.detail)) from None
 
 
 def parse_duration(text: str) -> timedelta:
     """`30d`, `12h` or `90m` as a timedelta."""
     match = _DURATION.fullmatch(text.strip())
-    if not match:
-        msg = f"expected a duration like 30d, 12h or 90m, got {text!r}"
+    # Zero is refused too: an empty lifetime must not turn into "never expires".
+    if not match or int(match.group(1)) == 0:
+        msg = f"expected a positive duration like 30d, 12h or 90m, got {text!r}"
         raise typer.BadParameter(msg)
     amount, unit = int(match.group(1)), match.group(2)
     return (
@@ -88,8 +100,7 @@ def check_config() -> None:
         raise _fail("missing required settings: " + ", ".join(missing))
 
 
-def _print_bootstrap(settings: Settings, secret: str) -> None:
-    base = settings.public_url.rstrip("/")
+def _print_bootstrap(base: str, secret: str) -> None:
     typer.echo(
         "\n".join(
             [
@@ -115,6 +126,14 @@ def _print_bootstrap(settings: Settings, secret: str) -> None:
     )
 
 
+def _base_url(settings: Settings, host: str, port: int) -> str:
+    """Where the server can be reached: SHIPYARD_PUBLIC_URL when set, else the address it binds."""
+    if "public_url" in settings.model_fields_set:
+        return settings.public_url.rstrip("/")
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - compared, not bound
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default from settings).")] = None,
@@ -126,18 +145,25 @@ def serve(
         settings.require_production_ready()
     except MissingSettingsError as exc:
         raise _fail(str(exc)) from None
+    host = host or settings.host
+    port = port or settings.port
     if not settings.is_production:
+        if settings.is_sqlite:
+            # The embedded default needs no separate step: `shipyard serve` on a fresh clone just works.
+            from shipyard.kit.migrate import upgrade
+
+            upgrade(settings)
         created = _in_transaction(settings, identity_service.bootstrap)
         if created is not None:
-            _print_bootstrap(settings, created.issued.secret)
+            _print_bootstrap(_base_url(settings, host, port), created.issued.secret)
     import uvicorn
 
     from shipyard.app import create_app
 
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_config=None,
         access_log=False,
         proxy_headers=False,
@@ -180,7 +206,7 @@ def tokens_create(
 ) -> None:
     """Create an API token and print its secret once."""
     settings = _settings()
-    lifetime = parse_duration(expires_in) if expires_in else None
+    lifetime = parse_duration(expires_in) if expires_in is not None else None
     wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
 
     async def work(session: AsyncSession) -> str:
@@ -199,11 +225,15 @@ def tokens_create(
         )
         return issued.secret
 
-    try:
-        secret = _in_transaction(settings, work)
-    except ProblemError as exc:
-        raise _fail(str(exc.detail)) from None
-    typer.echo(secret)
+    typer.echo(_in_transaction(settings, work))
+
+
+def _status(token: ApiToken) -> str:
+    if token.revoked_at is not None:
+        return "revoked " + token.revoked_at.isoformat()
+    if token.expires_at is None:
+        return "active"
+    return ("expired " if token.expires_at <= utcnow() else "expires ") + token.expires_at.isoformat()
 
 
 @tokens_app.command("list")
@@ -216,11 +246,7 @@ def tokens_list(org: Annotated[str, typer.Option(help="Organisation slug.")]) ->
         if organization is None:
             raise _fail(f"no organisation with slug {org!r}")
         tokens = await identity_repository.list_tokens_by_org(session, organization.id)
-        return [
-            f"{t.id}\t{t.display_prefix}…\t{t.name}\t{','.join(t.scopes)}\t"
-            f"{'revoked' if t.revoked_at else 'expires ' + t.expires_at.isoformat() if t.expires_at else 'active'}"
-            for t in tokens
-        ]
+        return [f"{t.id}\t{t.display_prefix}…\t{t.name}\t{','.join(t.scopes)}\t{_status(t)}" for t in tokens]
 
     for line in _in_transaction(settings, work):
         typer.echo(line)
@@ -243,6 +269,18 @@ def tokens_revoke(
 
     _in_transaction(settings, work)
     typer.echo(f"revoked {token_id}")
+
+
+app.command("verify")(verify_command)
+
+
+@app.command()
+def mcp() -> None:
+    """Serve the read-only MCP server over stdio, as the API token in SHIPYARD_MCP_TOKEN."""
+    # No _settings() here: it logs to stdout, and over stdio stdout carries the protocol.
+    from shipyard.mcp.stdio import main as serve_mcp
+
+    serve_mcp()
 
 
 def main() -> None:

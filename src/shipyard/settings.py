@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
     web_workers: int = 2
+    # Behind exactly one reverse proxy (Caddy), take client IP, scheme and host from its
+    # X-Forwarded-* headers (right-most entry). Off: those headers are ignored entirely.
+    trust_proxy_headers: bool = False
 
     # --- data ------------------------------------------------------------------
     database_url: str | None = Field(
@@ -83,6 +86,14 @@ class Settings(BaseSettings):
     access_log: bool = True
     metrics_enabled: bool = True
 
+    # --- MCP and operators -------------------------------------------------------
+    # Host and Origin values the MCP endpoint accepts (JSON lists). Empty: the host of public_url,
+    # plus loopback outside production (the SDK answers 421 to any other Host: DNS rebinding).
+    mcp_allowed_hosts: list[str] = Field(default_factory=list)
+    mcp_allowed_origins: list[str] = Field(default_factory=list)
+    # Slug of the operators' organisation: its members with errors:read see every org's errors.
+    operator_org: str | None = None
+
     @model_validator(mode="after")
     def _default_log_format(self) -> Settings:
         if self.log_format is None:
@@ -94,9 +105,13 @@ class Settings(BaseSettings):
         """True when the strict production guards apply."""
         return self.env is Environment.PRODUCTION
 
-    @cached_property
+    @property
     def effective_database_url(self) -> str:
-        """The app role's URL; SQLite under `data_dir` when nothing is configured."""
+        """The app role's URL; SQLite under `data_dir` when nothing is configured.
+
+        A plain property, not a cached one: `model_copy(update=...)` copies a cached value, so a copy
+        with another `database_url` would keep pointing at the old database.
+        """
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / DEFAULT_SQLITE_PATH.name}"
@@ -142,12 +157,83 @@ class Settings(BaseSettings):
         shown["effective_database_url"] = redact_url(self.effective_database_url)
         return shown
 
+    # --- jobs, webhooks and email ------------------------------------------------
+    # Without REDIS_URL jobs run on taskiq's in-process broker, each worker feeding itself from the
+    # database; with it, on the Redis Streams broker in database `jobs_redis_db` (acks, reclaim).
+    jobs_redis_db: int = 2
+    jobs_queue_name: str = "shipyard:jobs"
+    # None: `serve` runs a worker and the scheduler in-process exactly when REDIS_URL is unset.
+    jobs_embedded: bool | None = None
+    jobs_concurrency: int = 32
+    jobs_batch_size: int = 50
+    # How often the relay looks for due work (new events, retries, emails) without being woken.
+    jobs_poll_interval_s: float = 1.0
+    # Work handed to the broker but not started by then is handed over again (a lost message).
+    jobs_queue_lease_s: float = 300.0
+    # A job still running after this long is presumed dead (kill -9) and its work is retried.
+    jobs_run_lease_s: float = 60.0
+    # Redis Streams: a message left unacknowledged this long is reclaimed by another worker.
+    jobs_reclaim_idle_s: float = 600.0
+    scheduler_lease_s: float = 30.0
+    scheduler_tick_s: float = 1.0
+    worker_metrics_port: int | None = None
+    webhook_timeout_s: float = 15.0
+    # Delay before each attempt: about 3 days in all (docs/webhooks.md). Tests compress it.
+    webhook_retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0, 50400.0, 72000.0, 86400.0]
+    )
+    webhook_retry_jitter: float = 0.1
+    webhook_retry_after_max_s: float = 86400.0
+    webhook_response_max_bytes: int = 4096
+    webhook_secret_rotation_grace_s: float = 86400.0
+    # None: https is required exactly in production.
+    webhook_require_https: bool | None = None
+    # Networks (CIDR) that webhooks may reach despite being private or loopback: for tests only.
+    webhook_allowed_networks: list[str] = Field(default_factory=list)
+    # No SMTP host: emails are written to the log instead of being sent (the development default).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    # "starttls" (port 587), "tls" (implicit, port 465) or "none" (a local relay only).
+    smtp_tls: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = 30.0
+    email_from: str = "Shipyard <no-reply@localhost>"
+    email_retry_schedule_s: list[float] = Field(default_factory=lambda: [0.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0])
+
+    @model_validator(mode="after")
+    def _refuse_test_only_webhook_settings(self) -> Settings:
+        # A RuntimeError passes through pydantic unwrapped, so the CLI prints it like any missing setting.
+        if self.is_production and self.webhook_allowed_networks:
+            raise MissingSettingsError(["SHIPYARD_WEBHOOK_ALLOWED_NETWORKS empty (it is for tests only)"])
+        return self
+
+    @property
+    def webhooks_require_https(self) -> bool:
+        """Whether webhook URLs must be https (always in production)."""
+        return self.is_production or bool(self.webhook_require_https)
+
+    @property
+    def jobs_run_embedded(self) -> bool:
+        """Whether `serve` runs a worker and the scheduler in its own process."""
+        return self.redis_url is None if self.jobs_embedded is None else self.jobs_embedded
+
+
+# Query parameters that carry a credential (libpq and asyncpg accept `?password=`).
+_SECRET_QUERY_PARAM = re.compile(
+    r"([?&](?:password|passwd|pwd|sslpassword|secret|token|api_?key)=)[^&#]*", re.IGNORECASE
+)
+
 
 def redact_url(url: str) -> str:
-    """Mask the password in a URL such as `postgresql://user:pw@host/db`."""
+    """Mask the password in a URL such as `postgresql://user:pw@host/db` (or `...?password=pw`)."""
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    credentials, _, location = rest.rpartition("@")
-    user, has_password, _ = credentials.partition(":")
-    return f"{scheme}://{user}{':***' if has_password else ''}@{location}"
+    # The authority ends at the query: an `@` after `?` (say, in an application name) is no credential.
+    head, query_sep, query = rest.partition("?")
+    if "@" in head:
+        credentials, _, location = head.rpartition("@")
+        user, has_password, _ = credentials.partition(":")
+        head = f"{user}{':***' if has_password else ''}@{location}"
+    return _SECRET_QUERY_PARAM.sub(r"\1***", f"{scheme}://{head}{query_sep}{query}")

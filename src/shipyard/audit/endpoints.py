@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 
 from shipyard.audit import service as audit_service
 from shipyard.audit.repository import AuditFilter
@@ -13,11 +13,11 @@ from shipyard.audit.schemas import AuditEventRead
 from shipyard.identity.auth import AuditRead
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import DBSession
-from shipyard.kit.pagination import Page, PageParams, make_page, page_params
+from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import problem_responses
 
 router = APIRouter(prefix=f"{API_V1}/audit-events", tags=["audit"], responses=problem_responses(401, 403))
-Paging = Annotated[PageParams, Depends(page_params)]
+Paging = Annotated[PageParams, Depends(page_params_for("aud"))]
 Text = Annotated[str | None, Query(max_length=64)]
 
 
@@ -30,8 +30,9 @@ async def list_audit_events(
     actor_id: Text = None,
     target_type: Text = None,
     target_id: Text = None,
-    occurred_after: Annotated[datetime | None, Query(description="At or after (RFC 3339).")] = None,
-    occurred_before: Annotated[datetime | None, Query(description="Before (RFC 3339).")] = None,
+    # Aware only: a time without a zone is ambiguous, and a 422 beats guessing.
+    occurred_after: Annotated[AwareDatetime | None, Query(description="At or after (RFC 3339, with zone).")] = None,
+    occurred_before: Annotated[AwareDatetime | None, Query(description="Before (RFC 3339, with zone).")] = None,
 ) -> Page[AuditEventRead]:
     """The organisation's audit events, newest first."""
     filters = AuditFilter(

@@ -66,7 +66,9 @@ async def record_auth_failure(
             details={"reason": reason},
             organization_id=organization_id,
         )
+        # The actor is the presented token (when it could be identified), not the system.
         event.actor_type = ActorType.TOKEN
+        event.token_id = token_id
         await session.commit()
 
 

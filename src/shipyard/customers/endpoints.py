@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import EmailStr
+from pydantic import AwareDatetime, EmailStr
 
 from shipyard.customers import service as customer_service
 from shipyard.customers.repository import CustomerFilter
@@ -15,12 +14,12 @@ from shipyard.identity.auth import CustomersRead, CustomersWrite
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.etag import check_if_match, etag_for
-from shipyard.kit.pagination import Page, PageParams, make_page, page_params
+from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
 from shipyard.models import Customer
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"], responses=problem_responses(401, 403))
-Paging = Annotated[PageParams, Depends(page_params)]
+Paging = Annotated[PageParams, Depends(page_params_for("cus"))]
 CustomerID = Annotated[str, "customer ID"]
 
 
@@ -35,8 +34,12 @@ async def list_customers(
     session: DBSession,
     paging: Paging,
     email: Annotated[EmailStr | None, Query(description="Only the customer(s) with this email.")] = None,
-    created_after: Annotated[datetime | None, Query(description="Created at or after (RFC 3339).")] = None,
-    created_before: Annotated[datetime | None, Query(description="Created before (RFC 3339).")] = None,
+    created_after: Annotated[
+        AwareDatetime | None, Query(description="Created at or after (RFC 3339, with a UTC offset).")
+    ] = None,
+    created_before: Annotated[
+        AwareDatetime | None, Query(description="Created before (RFC 3339, with a UTC offset).")
+    ] = None,
 ) -> Page[CustomerRead]:
     """The organisation's customers, newest first."""
     filters = CustomerFilter(

@@ -8,6 +8,7 @@ from shipyard.audit import service as audit
 from shipyard.customers import repository
 from shipyard.customers.repository import CustomerFilter
 from shipyard.customers.schemas import CustomerCreate, CustomerUpdate
+from shipyard.events import service as events
 from shipyard.identity.principal import Principal
 from shipyard.models import Customer
 from shipyard.models.base import utcnow
@@ -38,6 +39,7 @@ async def create(session: AsyncSession, principal: Principal, data: CustomerCrea
     repository.add(session, customer)
     await session.flush()
     audit.record(session, principal, "customer.created", target_type=TARGET, target_id=customer.id)
+    await events.emit(session, principal, "customer.created", customer)
     return customer
 
 
@@ -60,6 +62,7 @@ async def update(session: AsyncSession, principal: Principal, customer: Customer
             target_id=customer.id,
             details={"fields": sorted(changes)},
         )
+        await events.emit(session, principal, "customer.updated", customer)
     return customer
 
 
@@ -68,3 +71,4 @@ async def archive(session: AsyncSession, principal: Principal, customer: Custome
     customer.archived_at = utcnow()
     await session.flush()
     audit.record(session, principal, "customer.archived", target_type=TARGET, target_id=customer.id)
+    await events.emit(session, principal, "customer.archived", customer)

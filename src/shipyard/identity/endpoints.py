@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from shipyard.identity import repository
 from shipyard.identity import service as identity_service
@@ -13,11 +13,11 @@ from shipyard.identity.auth import Authenticated, TokensWrite
 from shipyard.identity.schemas import MeRead, OrganizationRead, TokenCreate, TokenCreated, TokenRead
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import DBSession
-from shipyard.kit.pagination import Page, PageParams, make_page, page_params
+from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
 
 router = APIRouter(prefix=API_V1, tags=["identity"], responses=problem_responses(401))
-Paging = Annotated[PageParams, Depends(page_params)]
+Paging = Annotated[PageParams, Depends(page_params_for("tok"))]
 
 
 @router.get("/me", response_model=MeRead)
@@ -45,8 +45,12 @@ async def list_tokens(principal: TokensWrite, session: DBSession, paging: Paging
 
 
 @router.post("/tokens", status_code=201, response_model=TokenCreated, responses=problem_responses(403, 409, 422))
-async def create_token(body: TokenCreate, principal: TokensWrite, session: DBSession) -> TokenCreated:
+async def create_token(
+    body: TokenCreate, principal: TokensWrite, session: DBSession, response: Response
+) -> TokenCreated:
     """Create a token; its secret is in this response only. It cannot exceed your own scopes."""
+    # The body holds a credential: no cache along the way may keep it (as RFC 6749 5.1 asks of tokens).
+    response.headers["Cache-Control"] = "no-store"
     issued = await identity_service.issue_token(
         session,
         principal.organization_id,
@@ -75,5 +79,5 @@ async def revoke_token(token_id: str, principal: TokensWrite, session: DBSession
     if token is None:
         raise ResourceNotFoundError("api_token", token_id)
     await identity_service.revoke_token(session, principal, token)
-    request.app.state.authenticator.forget(token.token_hash)
+    request.app.state.authenticator.mark_revoked(token.token_hash, token.id, token.organization_id)
     return TokenRead.model_validate(token)

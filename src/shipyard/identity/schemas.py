@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictStr
 
 from shipyard.identity.scopes import SCOPES, Scope
 
@@ -16,7 +16,8 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: StrictStr = Field(min_length=1, max_length=100)
-    scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
+    # JSON has no enum type: a scope arrives as a string, which strict mode would refuse for an enum.
+    scopes: list[Annotated[Scope, Strict(strict=False)]] = Field(min_length=1, max_length=len(SCOPES))
     expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="Omit for a token that never expires.")
 
 

@@ -19,6 +19,7 @@ class Scope(StrEnum):
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
     MCP_READ = "mcp:read"
+    ERRORS_READ = "errors:read"
 
 
 SCOPES: dict[str, str] = {
@@ -31,11 +32,12 @@ SCOPES: dict[str, str] = {
     Scope.WEBHOOKS_READ: "Read webhook endpoints, deliveries and events.",
     Scope.WEBHOOKS_WRITE: "Manage webhook endpoints.",
     Scope.MCP_READ: "Query the read-only MCP server.",
+    Scope.ERRORS_READ: "Read recent server errors (an operator's token: the whole deployment's).",
 }
 
 _READ = frozenset({"customers:read", "invoices:read", "mcp:read"})
 _WRITE = _READ | {"customers:write", "invoices:write", "webhooks:read"}
-_ADMIN = _WRITE | {"tokens:write", "audit:read", "webhooks:write"}
+_ADMIN = _WRITE | {"tokens:write", "audit:read", "webhooks:write", "errors:read"}
 
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.VIEWER: _READ,

@@ -47,6 +47,7 @@ async def create_organization(
     await session.flush()
     if owner is not None:
         session.add(Membership(organization_id=organization.id, user_id=owner.id, role=Role.OWNER))
+        await session.flush()
     audit.record(
         session,
         None,
@@ -105,7 +106,7 @@ async def issue_token(
     allowed = ROLE_SCOPES[role] & principal.scopes if principal else ROLE_SCOPES[role]
     _validate_scopes(scopes, allowed)
     secret = token_format.generate()
-    expires_at: datetime | None = utcnow() + expires_in if expires_in else None
+    expires_at: datetime | None = utcnow() + expires_in if expires_in is not None else None
     token = ApiToken(
         organization_id=organization_id,
         created_by_user_id=creator_id,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import EmailStr
+from pydantic import AwareDatetime, EmailStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.customers import service as customer_service
@@ -18,12 +17,12 @@ from shipyard.invoices.schemas import InvoiceCreate, InvoiceRead, InvoiceUpdate
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.etag import check_if_match, etag_for
-from shipyard.kit.pagination import Page, PageParams, make_page, page_params
+from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
 from shipyard.models import Customer, Invoice, InvoiceStatus
 
 router = APIRouter(prefix=API_V1, tags=["invoices"], responses=problem_responses(401, 403))
-Paging = Annotated[PageParams, Depends(page_params)]
+Paging = Annotated[PageParams, Depends(page_params_for("inv"))]
 ITEM = "/customers/{customer_id}/invoices/{invoice_id}"
 
 
@@ -52,8 +51,9 @@ async def _invoice(session: AsyncSession, principal: Principal, customer_id: str
 
 
 StatusFilter = Annotated[InvoiceStatus | None, Query(description="Only invoices in this status.")]
-CreatedAfter = Annotated[datetime | None, Query(description="Created at or after (RFC 3339).")]
-CreatedBefore = Annotated[datetime | None, Query(description="Created before (RFC 3339).")]
+# Aware only: a timestamp without an offset is ambiguous, and the database compares in UTC.
+CreatedAfter = Annotated[AwareDatetime | None, Query(description="Created at or after (RFC 3339, with a UTC offset).")]
+CreatedBefore = Annotated[AwareDatetime | None, Query(description="Created before (RFC 3339, with a UTC offset).")]
 
 
 @router.get("/invoices", response_model=Page[InvoiceRead], responses=problem_responses(400, 422))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_extra_types.currency_code import ISO4217
 
 from shipyard.models import InvoiceStatus
@@ -49,13 +49,15 @@ class LineItemOut(LineItemIn):
     amount: int = Field(description="quantity * unit_amount, in minor units.")
 
 
-LineItems = Annotated[list[LineItemIn], Field(min_length=1, max_length=MAX_LINE_ITEMS)]
-
-
-def _check_total(items: list[LineItemIn] | None) -> None:
-    if items is not None and sum(item.quantity * item.unit_amount for item in items) > MAX_TOTAL:
+def _check_total(items: list[LineItemIn]) -> list[LineItemIn]:
+    # Checked on the list itself, so the problem's pointer names `#/line_items`.
+    if sum(item.quantity * item.unit_amount for item in items) > MAX_TOTAL:
         msg = f"the invoice total may not exceed {MAX_TOTAL} minor units"
         raise ValueError(msg)
+    return items
+
+
+LineItems = Annotated[list[LineItemIn], Field(min_length=1, max_length=MAX_LINE_ITEMS), AfterValidator(_check_total)]
 
 
 class InvoiceCreate(BaseModel):
@@ -68,14 +70,9 @@ class InvoiceCreate(BaseModel):
     due_date: DueDate = None
     memo: Annotated[StrictStr, Field(max_length=2000)] = ""
 
-    @model_validator(mode="after")
-    def _total(self) -> InvoiceCreate:
-        _check_total(self.line_items)
-        return self
-
 
 class InvoiceUpdate(BaseModel):
-    """Fields of a draft to change; omitted fields stay as they are."""
+    """Fields of a draft to change; omitted fields stay as they are. `"due_date": null` clears the due date."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -83,11 +80,6 @@ class InvoiceUpdate(BaseModel):
     line_items: LineItems | None = None
     due_date: DueDate = None
     memo: Annotated[StrictStr, Field(max_length=2000)] | None = None
-
-    @model_validator(mode="after")
-    def _total(self) -> InvoiceUpdate:
-        _check_total(self.line_items)
-        return self
 
 
 class InvoiceRead(BaseModel):

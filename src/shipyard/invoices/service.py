@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import service as audit
+from shipyard.events import service as events
 from shipyard.identity.principal import Principal
 from shipyard.invoices import repository
 from shipyard.invoices.repository import InvoiceFilter
@@ -67,6 +68,7 @@ async def create(session: AsyncSession, principal: Principal, customer: Customer
         target_id=invoice.id,
         details={"number": invoice.number, "total": total, "currency": invoice.currency},
     )
+    await events.emit(session, principal, "invoice.created", invoice)
     return invoice
 
 
@@ -78,7 +80,8 @@ def _require_draft(invoice: Invoice, action: str) -> None:
 async def update(session: AsyncSession, principal: Principal, invoice: Invoice, data: InvoiceUpdate) -> Invoice:
     """Edit a draft; any other status is a 409."""
     _require_draft(invoice, "edit")
-    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    # `due_date` is the one nullable field: an explicit null clears it. Null elsewhere changes nothing.
+    changes = set(data.model_dump(exclude_unset=True, exclude_none=True)) | (data.model_fields_set & {"due_date"})
     if data.line_items is not None:
         invoice.line_items, invoice.total = _priced(data.line_items)
     if data.currency is not None:
@@ -117,4 +120,5 @@ async def transition(session: AsyncSession, principal: Principal, invoice: Invoi
     setattr(invoice, stamp, utcnow())
     await session.flush()
     audit.record(session, principal, f"invoice.{_PAST_TENSE[action]}", target_type=TARGET, target_id=invoice.id)
+    await events.emit(session, principal, f"invoice.{_PAST_TENSE[action]}", invoice)
     return invoice

@@ -38,10 +38,13 @@ class BodyGuardMiddleware:
             await self.app(scope, receive, send)
             return
         length_header = header(scope, b"content-length")
-        declared = int(length_header) if length_header and length_header.isdigit() else None
+        # isdigit() alone accepts digits such as "²" that int() refuses.
+        declared = int(length_header) if length_header and length_header.isascii() and length_header.isdigit() else None
         if declared is not None and declared > self.max_body_bytes:
             raise _too_large(self.max_body_bytes)
-        has_body = (declared is None and header(scope, b"transfer-encoding") is not None) or bool(declared)
+        # Without a usable Content-Length a body may still follow; the counting below enforces the limit.
+        unknown = declared is None and (length_header is not None or header(scope, b"transfer-encoding") is not None)
+        has_body = unknown or bool(declared)
         if has_body and scope["path"].startswith(self.json_prefixes):
             content_type = header(scope, b"content-type") or ""
             if not _is_json(content_type):

@@ -92,6 +92,8 @@ def _postgres_engine(url: str, settings: Settings) -> AsyncEngine:
         # statement prepared on one backend is missing on the next. Turn asyncpg's cache off and
         # give every prepared statement a unique name (TRAPS: PgBouncer 1.18 in Debian 12).
         connect_args["statement_cache_size"] = 0
+        # SQLAlchemy's asyncpg dialect keeps its own cache of prepared statements on top of asyncpg's.
+        connect_args["prepared_statement_cache_size"] = 0
         connect_args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid4().hex}__"
     if url.startswith("postgresql+asyncpg"):
         connect_args.setdefault("server_settings", {})["application_name"] = "shipyard"

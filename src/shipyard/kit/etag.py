@@ -14,8 +14,8 @@ def etag_for(resource_id: str, version: int) -> str:
 
 def check_if_match(request: Request, current: str, *, required: bool) -> None:
     """412 when If-Match names another version; 428 when it is required and absent."""
-    raw = request.headers.get("if-match")
-    if raw is None:
+    fields = request.headers.getlist("if-match")
+    if not fields:
         if required:
             raise ProblemError(
                 428,
@@ -23,7 +23,8 @@ def check_if_match(request: Request, current: str, *, required: bool) -> None:
                 "Send If-Match with the ETag from your last read to change this resource.",
             )
         return
-    candidates = {candidate.strip() for candidate in raw.split(",")}
+    # The header is a list, and a list may arrive split over several fields.
+    candidates = {candidate.strip() for field in fields for candidate in field.split(",")}
     if "*" in candidates or current in candidates:
         return
     raise ProblemError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from shipyard.models.base import utcnow
 from shipyard.models.idempotency_key import IdempotencyKey
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 MAX_KEY_LENGTH = 255
@@ -58,10 +59,16 @@ class ClaimOutcome(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The result of `claim`: the row and what to do with the request."""
+    """The result of `claim`: the row and what to do with the request.
+
+    `lease` is the `locked_until` this request wrote when it claimed the key. Completing or releasing
+    the key requires it to be unchanged, so a request that outlived its lock (and was taken over by a
+    retry) cannot also commit its writes, nor delete the retry's claim.
+    """
 
     outcome: ClaimOutcome
     record: IdempotencyKey
+    lease: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,7 @@ class IdempotencyStore:
                     key=scope.key,
                     fingerprint=digest,
                     locked_until=now + self.lock,
+                    created_at=now,
                     expires_at=now + self.ttl,
                 )
                 session.add(record)
@@ -103,7 +111,7 @@ class IdempotencyStore:
                 except IntegrityError:
                     await session.rollback()
                 else:
-                    return Claim(ClaimOutcome.CLAIMED, record)
+                    return Claim(ClaimOutcome.CLAIMED, record, record.locked_until)
                 existing = await self._find(session, scope)
                 if existing is None:
                     continue  # released between our insert and our read; try again
@@ -118,6 +126,7 @@ class IdempotencyStore:
                 if existing.locked_until > now:
                     return Claim(ClaimOutcome.IN_FLIGHT, existing)
                 # Its request died without finishing (nothing it wrote was committed): take it over.
+                lease = now + self.lock
                 taken = await session.execute(
                     update(IdempotencyKey)
                     .where(
@@ -125,11 +134,11 @@ class IdempotencyStore:
                         IdempotencyKey.completed.is_(False),
                         IdempotencyKey.locked_until == existing.locked_until,
                     )
-                    .values(locked_until=now + self.lock),
+                    .values(locked_until=lease),
                 )
                 await session.commit()
                 if taken.rowcount == 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
-                    return Claim(ClaimOutcome.CLAIMED, existing)
+                    return Claim(ClaimOutcome.CLAIMED, existing, lease)
         return Claim(ClaimOutcome.IN_FLIGHT, existing) if existing else _unreachable()
 
     @staticmethod
@@ -145,22 +154,23 @@ class IdempotencyStore:
 
     @staticmethod
     async def complete(
-        session: AsyncSession, record_id: str, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> None:
-        """Store the response in `session`'s transaction; the caller commits."""
+        session: AsyncSession, claim: Claim, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> bool:
+        """Store the response in `session`'s transaction (the caller commits); False if the lease was lost."""
         kept = [
             [name.decode("latin-1"), value.decode("latin-1")] for name, value in headers if name not in _NOT_REPLAYED
         ]
-        await session.execute(
+        result = await session.execute(
             update(IdempotencyKey)
-            .where(IdempotencyKey.id == record_id)
+            .where(*_held(claim))
             .values(completed=True, response_status=status, response_headers=kept, response_body=body),
         )
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult of an UPDATE
 
-    async def release(self, record_id: str) -> None:
+    async def release(self, claim: Claim) -> None:
         """Forget a claim whose request failed on our side, so that a retry runs it again."""
         async with self.sessions() as session:
-            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == record_id))
+            await session.execute(delete(IdempotencyKey).where(*_held(claim)))
             await session.commit()
 
     async def prune(self) -> int:
@@ -169,6 +179,15 @@ class IdempotencyStore:
             result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow()))
             await session.commit()
             return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of a DELETE
+
+
+def _held(claim: Claim) -> tuple[ColumnElement[bool], ...]:
+    """The claim's row, as long as this request still holds it."""
+    return (
+        IdempotencyKey.id == claim.record.id,
+        IdempotencyKey.completed.is_(False),
+        IdempotencyKey.locked_until == claim.lease,
+    )
 
 
 def _unreachable() -> Claim:

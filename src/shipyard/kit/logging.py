@@ -12,12 +12,21 @@ import structlog
 
 # Keys whose values are never logged, whatever they hold.
 _SECRET_KEYS = re.compile(r"(authorization|cookie|password|passwd|secret|token|api[_-]?key|credential)", re.IGNORECASE)
-# Values that look like credentials wherever they appear: our tokens, bearer headers, URL passwords.
+# Values that look like credentials wherever they appear: our tokens, Authorization header values,
+# URL passwords, and `password=...`-style pairs in free text (libpq DSNs in driver errors, say).
 _SECRET_VALUES = (
     (re.compile(r"shp_[A-Za-z0-9]+_[A-Za-z0-9]+"), "shp_[REDACTED]"),
     (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_[REDACTED]"),
-    (re.compile(r"(?i)(bearer\s+)[^\s\"',]+"), r"\1[REDACTED]"),
-    (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
+    (re.compile(r"(?i)\b((?:bearer|basic)\s+)[^\s\"',]+"), r"\1[REDACTED]"),
+    (re.compile(r"(://[^:/@\s]*:)[^@\s]+@"), r"\1***@"),
+    (
+        re.compile(
+            r"(?i)\b([a-z_]*(?:password|passwd|secret|api[_-]?key)[a-z_]*|(?:access_|refresh_|id_)?token)"
+            r"([\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;}]+"
+        ),
+        r"\1\2[REDACTED]",
+    ),
+    (re.compile(r"(?i)\b((?:set-)?cookie[\"']?\s*[=:]\s*[\"']?)[^\"'\n]+"), r"\1[REDACTED]"),
 )
 REDACTED = "[REDACTED]"
 # Keys that name a secret but carry something harmless we want to see.

@@ -35,8 +35,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    schemas.update(Problem.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {}))
-    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    # Nested models (ValidationIssue) become components of their own, referenced from Problem.
+    schemas.update(problem_schema.pop("$defs", {}))
+    schemas["Problem"] = problem_schema
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     components["securitySchemes"] = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+from collections.abc import Callable
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
@@ -15,6 +17,11 @@ ItemT = TypeVar("ItemT")
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+# Every list pages over IDs from `shipyard.kit.ids.new_id`: a lowercase prefix and a 26-character ULID.
+_ID = re.compile(r"(?P<prefix>[a-z]{2,16})_[0-9A-HJKMNP-TV-Z]{26}")
+
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1-100).")]
+CursorQuery = Annotated[str | None, Query(max_length=200, description="A previous page's next_cursor.")]
 
 
 class Page(BaseModel, Generic[ItemT]):
@@ -36,23 +43,27 @@ def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
-    """The ID a cursor resumes after; a 400 problem when it was not one of ours."""
+def decode_cursor(cursor: str, prefix: str | None = None) -> str:
+    """The ID a cursor resumes after; a 400 problem when it was not one of ours (or not this list's)."""
     try:
         decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
-    if not decoded or "_" not in decoded or not decoded.isascii() or not decoded.isprintable():
+    match = _ID.fullmatch(decoded)
+    # A cursor from another list (an invoice cursor on the customers list, say) would silently
+    # restart or end the walk; refuse it instead, as a client bug worth hearing about.
+    if match is None or (prefix is not None and match["prefix"] != prefix):
         raise ProblemError(400, "invalid_cursor", "The cursor is malformed; pass back a next_cursor unchanged.")
     return decoded
 
 
-def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1-100).")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200, description="A previous page's next_cursor.")] = None,
-) -> PageParams:
-    """FastAPI dependency for `limit` and `cursor`."""
-    return PageParams(limit=limit, after_id=decode_cursor(cursor) if cursor else None)
+def page_params_for(prefix: str) -> Callable[..., PageParams]:
+    """FastAPI dependency for `limit` and `cursor`; only cursors of the list whose IDs start `prefix_` pass."""
+
+    def dependency(limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> PageParams:
+        return PageParams(limit=limit, after_id=decode_cursor(cursor, prefix) if cursor else None)
+
+    return dependency
 
 
 def make_page(items: list[ItemT], rows_ids: list[str], limit: int) -> tuple[list[ItemT], str | None]:

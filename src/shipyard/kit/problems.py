@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Mount
 
 from shipyard.kit.context import current_request_id
 
@@ -58,7 +59,7 @@ class InvalidStateTransitionError(ProblemError):
         super().__init__(
             409,
             "invalid_state_transition",
-            f"Cannot {action} a {resource} whose status is '{current}'.",
+            f"Cannot {action} {'an' if resource[0] in 'aeiou' else 'a'} {resource} whose status is '{current}'.",
             current_status=current,
         )
 
@@ -123,6 +124,8 @@ def render_problem_error(exc: ProblemError) -> Response:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_PROBE_SCOPE: dict[str, Any] = {"type": "http", "root_path": "", "headers": [], "query_string": b""}
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -135,15 +138,32 @@ _HTTP_CODES = {
 }
 
 
-def _http_exception(_request: Request, exc: Exception) -> Response:
+def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type only
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
     if exc.status_code == HTTPStatus.NOT_FOUND and detail == "Not Found":
         detail = "No route matches this path."
     elif exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
         detail = "This path does not accept that method; see the Allow header."
-    return problem_response(exc.status_code, code, detail, headers=dict(exc.headers or {}))
+        if "Allow" in headers and (allowed := _allowed_methods(request)):
+            headers["Allow"] = ", ".join(allowed)
+    return problem_response(exc.status_code, code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # Starlette's Allow header names only the first route that matched the path, so a collection
+    # with GET and POST as separate routes would advertise GET alone (RFC 9110 §15.5.6 wants all).
+    # Ask the router which methods it would fully match, on a throwaway scope.
+    # A Mount accepts every method and answers 405 itself, with its own Allow header.
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    allowed = []
+    for method in _METHODS:
+        probe = {**_PROBE_SCOPE, "path": request.scope["path"], "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 def _validation_error(_request: Request, exc: Exception) -> Response:
@@ -160,6 +180,10 @@ def _validation_error(_request: Request, exc: Exception) -> Response:
 def _issue(error: Any) -> ValidationIssue:  # noqa: ANN401 - pydantic's ErrorDetails is a TypedDict of Any
     location = [str(part) for part in error.get("loc", ())]
     message = str(error.get("msg", "Invalid value."))
+    if error.get("type") == "json_invalid":
+        # Its location is a character offset, not a member of the document.
+        reason = error.get("ctx", {}).get("error", "invalid JSON")
+        return ValidationIssue(detail=f"The body is not valid JSON: {reason} (character {location[-1]}).", pointer="#")
     if location and location[0] == "body":
         pointer = "/".join(part.replace("~", "~0").replace("/", "~1") for part in location[1:])
         return ValidationIssue(detail=message, pointer=f"#/{pointer}" if pointer else "#")

@@ -14,7 +14,12 @@ from shipyard.kit.metrics import UNMATCHED_ROUTE, HttpMetrics
 from shipyard.kit.problems import ProblemError, problem_body
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    # Called for every 5xx answer and every unhandled exception (the error-reports table); must not raise.
+    ServerErrorHook = Callable[[Scope, int, BaseException | None], Awaitable[None]]
 
 log = get_logger("shipyard.access")
 error_log = get_logger("shipyard.errors")
@@ -25,10 +30,18 @@ HTTP_SERVER_ERROR = 500
 class RequestContextMiddleware:
     """Pure ASGI (BaseHTTPMiddleware is slow and breaks contextvars); one per app."""
 
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics | None, access_log: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics | None,
+        access_log: bool,
+        on_server_error: ServerErrorHook | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        self.on_server_error = on_server_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one request; non-HTTP scopes pass straight through."""
@@ -46,41 +59,38 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_context"] = context
         token = set_request_context(context)
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        request_id_header = (b"x-request-id", request_id.encode())
-        status = HTTP_SERVER_ERROR
-        response_started = False
-
-        async def send_with_request_id(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_started = True
-                message["headers"] = [*message.get("headers", []), request_id_header]
-            await send(message)
-
+        exchange = _Exchange(send, (b"x-request-id", request_id.encode()))
         if self.metrics:
             self.metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_with_request_id)
-        except ProblemError as exc:
-            # Raised by middleware that runs outside FastAPI's exception handlers (body limits).
-            status = exc.status
-            if not response_started:
-                extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-                body = problem_body(exc.status, exc.code, str(exc.detail), title=exc.title, **exc.extensions)
-                await send_problem(send, exc.status, body, [*extra, request_id_header])
-        except Exception as exc:  # noqa: BLE001 - the last resort: answer 500, never leak the exception
-            status = HTTP_SERVER_ERROR
-            error_log.exception("unhandled_exception", exc_type=type(exc).__name__, route=_route(scope))
-            if not response_started:
-                body = problem_body(500, "internal_error", "The server failed to answer this request; retry later.")
-                await send_problem(send, 500, body, [request_id_header])
+            await self._run(scope, receive, exchange)
         finally:
             if self.metrics:
                 self.metrics.in_flight.dec()
-            self._finish(scope, status, time.perf_counter() - started)
+            self._finish(scope, exchange.status, time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("request_id")
             reset_request_context(token)
+
+    async def _run(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
+        try:
+            await self.app(scope, receive, exchange.send)
+            if exchange.status >= HTTP_SERVER_ERROR and self.on_server_error is not None:
+                await self.on_server_error(scope, exchange.status, None)
+        except ProblemError as exc:
+            # Raised by middleware that runs outside FastAPI's exception handlers (body limits).
+            if not exchange.started:
+                extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+                body = problem_body(exc.status, exc.code, str(exc.detail), title=exc.title, **exc.extensions)
+                await exchange.answer(exc.status, body, extra)
+        except Exception as exc:  # noqa: BLE001 - the last resort: answer 500, never leak the exception
+            error_log.exception("unhandled_exception", exc_type=type(exc).__name__, route=_route(scope))
+            # After the response started (a background task failed, say) the client got that status;
+            # the access log and metrics record what was sent, the error log what went wrong.
+            if not exchange.started:
+                body = problem_body(500, "internal_error", "The server failed to answer this request; retry later.")
+                await exchange.answer(HTTP_SERVER_ERROR, body)
+            if self.on_server_error is not None:
+                await self.on_server_error(scope, exchange.status, exc)
 
     def _finish(self, scope: Scope, status: int, elapsed: float) -> None:
         route = _route(scope)
@@ -99,6 +109,32 @@ class RequestContextMiddleware:
                 token_id=getattr(principal, "token_id", None),
                 result="ok" if status < 400 else "client_error" if status < HTTP_SERVER_ERROR else "server_error",  # noqa: PLR2004
             )
+
+
+class _Exchange:
+    """One response on its way out: adds the request ID and remembers the status actually sent."""
+
+    __slots__ = ("_send", "request_id_header", "started", "status")
+
+    def __init__(self, send: Send, request_id_header: tuple[bytes, bytes]) -> None:
+        self._send = send
+        self.request_id_header = request_id_header
+        # Until a response starts, an escaping exception means the client is owed a 500.
+        self.status = HTTP_SERVER_ERROR
+        self.started = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.started = True
+            message["headers"] = [*message.get("headers", []), self.request_id_header]
+        await self._send(message)
+
+    async def answer(self, status: int, problem: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        """Send a rendered problem as the whole response."""
+        self.status = status
+        self.started = True
+        await send_problem(self._send, status, problem, [*(extra or []), self.request_id_header])
 
 
 def _route(scope: Scope) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
+from redis.asyncio import Redis
 
 from shipyard.kit.logging import get_logger
 from shipyard.kit.problems import problem_response
@@ -26,24 +29,37 @@ _DOCS_HTML = """<!doctype html>
 </body>
 </html>
 """
+# Everything /docs needs comes from this origin; Swagger UI sets inline styles and shows data: images.
+_DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
-@router.get("/health")
-@router.get("/healthz")
+# HEAD too: load balancers and uptime checkers often probe with it.
+@router.api_route("/health", methods=["GET", "HEAD"])
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def health() -> dict[str, str]:
     """Liveness: the process answers. Touches no dependency, so a DB outage never restarts it."""
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.api_route("/ready", methods=["GET", "HEAD"])
 async def ready(request: Request) -> Response:
-    """Readiness: 200 when the database answers, otherwise a 503 problem naming what is down."""
+    """Readiness: 200 when the database (and Redis, when configured) answers; else a 503 problem naming it."""
     failing: list[str] = []
     try:
         await request.app.state.database.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         log.warning("readiness_check_failed", dependency="database", exc_type=type(exc).__name__)
         failing.append("database")
+    redis_url: str | None = request.app.state.settings.redis_url
+    if redis_url:
+        try:
+            await _ping_redis(redis_url)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            log.warning("readiness_check_failed", dependency="redis", exc_type=type(exc).__name__)
+            failing.append("redis")
     if failing:
         return problem_response(
             503,
@@ -55,9 +71,20 @@ async def ready(request: Request) -> Response:
     return Response(content=b'{"status":"ready"}', media_type="application/json")
 
 
+async def _ping_redis(url: str, timeout_s: float = 2.0) -> None:
+    client = Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.ping()
+    finally:
+        await client.aclose()
+
+
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    """Prometheus exposition."""
+    """Prometheus exposition (404 when metrics are switched off)."""
+    if request.app.state.metrics is None:
+        return problem_response(404, "not_found", "Metrics are disabled (SHIPYARD_METRICS_ENABLED=false).")
     body, content_type = request.app.state.metrics.render()
     return Response(content=body, media_type=content_type)
 
@@ -65,4 +92,4 @@ async def metrics(request: Request) -> Response:
 @router.get("/docs")
 async def docs() -> HTMLResponse:
     """Swagger UI, served with local assets only (no CDN; no inline script, so a strict CSP holds)."""
-    return HTMLResponse(_DOCS_HTML)
+    return HTMLResponse(_DOCS_HTML, headers={"Content-Security-Policy": _DOCS_CSP})

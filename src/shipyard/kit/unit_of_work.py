@@ -2,7 +2,8 @@
 
 Services never commit. This middleware commits when the response starts with a status below 400
 and rolls back otherwise, so an acknowledged write is a committed write. For requests carrying an
-Idempotency-Key it also claims the key first and stores the response in the same transaction.
+Idempotency-Key it also claims the key first and stores the response in the same transaction; a 5xx
+or a transient 4xx (408, 409, 425, 429) releases the key instead, so that a retry runs again.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from starlette.routing import Match
+
 from shipyard.kit.asgi import header, read_body, replay_receive, send_body, send_problem
-from shipyard.kit.idempotency import ClaimOutcome, IdempotencyScope, IdempotencyStore, fingerprint, parse_key
-from shipyard.kit.problems import problem_body
+from shipyard.kit.idempotency import Claim, ClaimOutcome, IdempotencyScope, IdempotencyStore, fingerprint, parse_key
+from shipyard.kit.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +27,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "DELETE", "PUT"})
 SERVER_ERROR = 500
 CLIENT_ERROR = 400
+# Client errors that say "not now" rather than "no": the key is released so that a retry runs again.
+RETRYABLE_CLIENT_ERRORS = frozenset({408, 409, 425, 429})
 
 PrincipalKeyResolver = Callable[["Scope"], Awaitable[str | None]]
 
@@ -104,6 +109,8 @@ class UnitOfWorkMiddleware:
         claim = await store.claim(
             IdempotencyScope(principal_key, scope["method"], scope["path"], key), fingerprint(body)
         )
+        if claim.outcome is not ClaimOutcome.CLAIMED:
+            _label_route(scope)
         if claim.outcome is ClaimOutcome.REPLAY:
             record = claim.record
             headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record.response_headers or []]
@@ -123,72 +130,118 @@ class UnitOfWorkMiddleware:
             )
             return
         if claim.outcome is ClaimOutcome.IN_FLIGHT:
-            await send_problem(
-                send,
-                409,
-                problem_body(
-                    409,
-                    "idempotency_key_in_flight",
-                    "A request with this Idempotency-Key is still being processed; retry shortly.",
-                ),
-                [(b"retry-after", b"1")],
-            )
+            await send_problem(send, 409, _in_flight_problem(), [(b"retry-after", b"1")])
             return
-        await self._run_claimed(scope, receive, send, holder, store, claim.record.id)
+        await self._run_claimed(scope, receive, send, holder, store, claim)
 
     async def _run_claimed(
-        self, scope: Scope, receive: Receive, send: Send, holder: SessionHolder, store: IdempotencyStore, record_id: str
+        self, scope: Scope, receive: Receive, send: Send, holder: SessionHolder, store: IdempotencyStore, claim: Claim
     ) -> None:
         start: Message | None = None
         chunks: list[bytes] = []
+        # Whether the claim is still ours to release. Once the response is stored and committed, nothing
+        # may release it (not a failed send, not a background task raising): the write is acknowledged.
+        releasable = True
         passthrough = False
 
         async def capture(message: Message) -> None:
-            nonlocal start, passthrough
+            nonlocal start, passthrough, releasable
+            if passthrough:
+                await send(message)
+                return
             if message["type"] == "http.response.start":
-                if message["status"] >= SERVER_ERROR:
-                    # Our failure, not the caller's: forget the key so a retry runs the request again.
-                    passthrough = True
+                if _worth_retrying(message["status"]):
+                    # Our failure or a transient conflict, not an answer: forget the key so a retry runs again.
                     await holder.finish(commit=False)
-                    await store.release(record_id)
+                    await store.release(claim)
+                    releasable = False
+                    passthrough = True
                     await send(message)
                     return
                 start = message
                 return
-            if passthrough:
-                await send(message)
-                return
             chunks.append(message.get("body", b""))
             if message.get("more_body", False) or start is None:
                 return
-            await self._store_and_send(send, holder, store, record_id, start, b"".join(chunks))
+            status, headers, body = await self._settle(holder, store, claim, start, b"".join(chunks))
+            releasable = False
+            await send_body(send, status, body, headers)
 
         try:
             await self.app(scope, receive, capture)
         except BaseException:
-            if not passthrough:
+            if releasable:
                 await holder.finish(commit=False)
-                await store.release(record_id)
+                await store.release(claim)
             raise
 
     @staticmethod
-    async def _store_and_send(
-        send: Send, holder: SessionHolder, store: IdempotencyStore, record_id: str, start: Message, body: bytes
-    ) -> None:
+    async def _settle(
+        holder: SessionHolder, store: IdempotencyStore, claim: Claim, start: Message, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Commit the request with its stored response; returns the response to send."""
         status = int(start["status"])
         headers = list(start.get("headers", []))
         if status < CLIENT_ERROR:
             # The response is stored in the request's own transaction: both commit, or neither.
             session = holder.get()
-            await IdempotencyStore.complete(session, record_id, status, headers, body)
-            await session.commit()
-        else:
-            await holder.finish(commit=False)
-            async with store.sessions() as session:
-                await IdempotencyStore.complete(session, record_id, status, headers, body)
+            stored_status, stored_headers, stored_body = _replayable(status, headers, body)
+            if await IdempotencyStore.complete(session, claim, stored_status, stored_headers, stored_body):
                 await session.commit()
-        await send(start)
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+                return status, headers, body
+            # Our lock expired and a retry took the key over; committing too would run the operation twice.
+            await holder.finish(commit=False)
+            problem = _in_flight_problem()
+            return 409, [*_problem_headers(problem), (b"retry-after", b"1")], problem
+        await holder.finish(commit=False)
+        async with store.sessions() as session:
+            await IdempotencyStore.complete(session, claim, status, headers, body)
+            await session.commit()
+        return status, headers, body
+
+
+def _replayable(
+    status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """What to store for a replay: the response itself, unless it must never be stored.
+
+    A response marked `Cache-Control: no-store` carries a secret shown once (a new API token). Storing
+    it would keep the secret in the database for the key's lifetime, so a replay answers 409
+    `idempotency_response_withheld` instead: the operation happened once, and its secret stays unseen.
+    """
+    cache_control = next((value for name, value in headers if name == b"cache-control"), b"")
+    if b"no-store" not in cache_control.lower():
+        return status, headers, body
+    withheld = problem_body(
+        409,
+        "idempotency_response_withheld",
+        "This request already succeeded; its response held a secret and is not replayed.",
+    )
+    return 409, _problem_headers(withheld), withheld
+
+
+def _label_route(scope: Scope) -> None:
+    """Record the matching route for logs and metrics, although routing never ran for this answer."""
+    routes = getattr(getattr(scope.get("app"), "state", None), "labelled_routes", ())
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            scope["route"] = route
+            return
+
+
+def _worth_retrying(status: int) -> bool:
+    return status >= SERVER_ERROR or status in RETRYABLE_CLIENT_ERRORS
+
+
+def _in_flight_problem() -> bytes:
+    return problem_body(
+        409, "idempotency_key_in_flight", "A request with this Idempotency-Key is still being processed; retry shortly."
+    )
+
+
+def _problem_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", PROBLEM_CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
 
 
 def _committing_send(send: Send, holder: SessionHolder) -> Send:

@@ -4,6 +4,7 @@ from shipyard.models.api_token import ApiToken
 from shipyard.models.audit_event import AuditEvent
 from shipyard.models.base import Base
 from shipyard.models.customer import Customer
+from shipyard.models.error_report import ErrorReport
 from shipyard.models.idempotency_key import IdempotencyKey
 from shipyard.models.invoice import Invoice, InvoiceStatus
 from shipyard.models.membership import Membership, Role
@@ -15,6 +16,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Customer",
+    "ErrorReport",
     "IdempotencyKey",
     "Invoice",
     "InvoiceStatus",
@@ -22,4 +24,23 @@ __all__ = [
     "Organization",
     "Role",
     "User",
+]
+
+# --- jobs, webhooks and email (issue 4)
+from shipyard.models.email_message import EmailMessage
+from shipyard.models.event import Event
+from shipyard.models.job_lease import JobLease, JobRun
+from shipyard.models.leased import WorkStatus
+from shipyard.models.webhook_delivery import WebhookAttempt, WebhookDelivery
+from shipyard.models.webhook_endpoint import WebhookEndpoint
+
+__all__ += [
+    "EmailMessage",
+    "Event",
+    "JobLease",
+    "JobRun",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WorkStatus",
 ]

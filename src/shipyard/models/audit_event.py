@@ -22,7 +22,7 @@ class AuditEvent(Base):
 
     id: Mapped[str] = id_column("aud")
     # Null only for events that cannot be tied to a tenant, such as an unknown token.
-    organization_id: Mapped[str | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    organization_id: Mapped[str | None] = mapped_column(ForeignKey("organizations.id", ondelete="RESTRICT"))
     actor_type: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str | None] = mapped_column(String(40))
     token_id: Mapped[str | None] = mapped_column(String(40))

@@ -11,6 +11,29 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+# The audit log is append-only for every role except its owner (the migrator), whatever role names
+# a deployment chose: revoke what default privileges granted on it (deploy/postgres/02-grants.sql).
+AUDIT_LOG_APPEND_ONLY = """
+DO $$
+DECLARE
+    role_name text;
+BEGIN
+    FOR role_name IN
+        SELECT DISTINCT grantee FROM information_schema.table_privileges
+        WHERE table_schema = current_schema() AND table_name = 'audit_events'
+          AND privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')
+          AND grantee <> (SELECT tableowner FROM pg_tables
+                          WHERE schemaname = current_schema() AND tablename = 'audit_events')
+    LOOP
+        IF role_name = 'PUBLIC' THEN
+            REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM PUBLIC;
+        ELSE
+            EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM %I', role_name);
+        END IF;
+    END LOOP;
+END $$;
+"""
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -145,7 +168,7 @@ def upgrade() -> None:
             ["organization_id"],
             ["organizations.id"],
             name=op.f("fk_audit_events_organization_id_organizations"),
-            ondelete="CASCADE",
+            ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
@@ -279,6 +302,8 @@ def upgrade() -> None:
         ["organization_id", "status"],
         unique=False,
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(AUDIT_LOG_APPEND_ONLY)
 
 
 def downgrade() -> None:

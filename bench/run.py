@@ -1,0 +1,333 @@
+"""`make bench`: Shipyard under gunicorn on PostgreSQL, measured with wrk against a bare FastAPI ceiling.
+
+Phases: a throwaway PostgreSQL; roles, schema and seed data; the hello-world ceiling; each Shipyard
+route; then a table with the issue's targets, also written to bench/results/latest.json.
+Everything listens on 127.0.0.1, every step has a time limit, and everything started here is
+stopped on the way out, on errors and Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))  # tests.fixtures.servers, the suite's throwaway PostgreSQL
+
+import seed  # noqa: E402 - a sibling module of this script, importable once the path is set
+from gunicorn_process import Gunicorn  # noqa: E402 - same
+from procstat import tree_cpu_seconds  # noqa: E402 - same
+from profiling import profile_workers  # noqa: E402 - same
+from report import Result, Route, judge, print_table  # noqa: E402 - same
+from tests.fixtures.servers import PostgresServer, free_port  # noqa: E402 - needs the repo root on sys.path
+
+RESULTS = BENCH / "results"
+WRK_SCRIPT = BENCH / "wrk.lua"
+
+
+CEILING = Route("hello", "GET / (bare FastAPI, the ceiling)")
+ROUTES = (
+    Route("read", "GET /api/v1/customers/{id}", min_ratio=0.15, max_p99_ms=30.0),
+    Route("list", "GET /api/v1/customers?limit=100", min_ratio=0.05),
+    Route("create", "POST /api/v1/customers/{id}/invoices"),
+)
+
+
+def phase(message: str) -> None:
+    """One progress line per phase, with a timestamp to see where the time goes."""
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def run_wrk(url: str, route: Route, args: argparse.Namespace, extra: list[str], duration: float) -> Result:
+    """Run wrk once and read the JSON line that wrk.lua's done() prints."""
+    command = [
+        "wrk",
+        f"--threads={args.threads}",
+        f"--connections={args.connections}",
+        f"--duration={max(1, round(duration))}s",
+        "--timeout=5s",
+        "--latency",
+        f"--script={WRK_SCRIPT}",
+        url,
+        "--",
+        route.mode,
+        *extra,
+    ]
+    client_before = _children_cpu_seconds()
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False)
+    client_cpu = _children_cpu_seconds() - client_before
+    match = re.search(r"^BENCH_JSON (\{.*\})$", completed.stdout, re.MULTILINE)
+    if completed.returncode != 0 or match is None:
+        raise RuntimeError(f"wrk failed (exit {completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+    data = json.loads(match.group(1))
+    seconds = data["duration_us"] / 1e6
+    return Result(
+        route=route.label,
+        requests=data["requests"],
+        rps=data["requests"] / seconds if seconds else 0.0,
+        p50_ms=data["p50_us"] / 1000,
+        p90_ms=data["p90_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        # wrk counts every status >= 400 here; our routes answer 200 or 201, never 3xx.
+        non_2xx=data["status_errors"],
+        socket_errors=data["connect_errors"] + data["read_errors"] + data["write_errors"] + data["timeouts"],
+        client_cpu_ms=client_cpu * 1000 / data["requests"] if data["requests"] else 0.0,
+    )
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# (CPU seconds of the app so far, CPU seconds of PostgreSQL so far, sessions PostgreSQL has opened)
+Probe = Callable[[], tuple[float, float, int]]
+
+
+def probe_for(server: Gunicorn, postgres: PostgresServer) -> Probe:
+    """A probe of the counters that `measure` compares before and after a run."""
+
+    def probe() -> tuple[float, float, int]:
+        sessions = postgres.psql(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database();", dbname=seed.DATABASE
+        )
+        return server.cpu_seconds(), tree_cpu_seconds(postgres.pid), int(sessions.strip() or 0)
+
+    return probe
+
+
+def measure(url: str, route: Route, args: argparse.Namespace, extra: list[str], probe: Probe) -> Result:
+    """A short warm-up (pools, caches, the JIT of wrk's Lua), then the measured run."""
+    phase(f"warm-up {route.label} ({args.warmup:.0f} s)")
+    run_wrk(url, route, args, extra, args.warmup)
+    phase(f"measure {route.label} ({args.duration:.0f} s, {args.connections} connections, {args.threads} threads)")
+    app_before, db_before, sessions_before = probe()
+    result = run_wrk(url, route, args, extra, args.duration)
+    app_after, db_after, sessions_after = probe()
+    result.db_sessions_opened = sessions_after - sessions_before
+    if result.requests:
+        result.app_cpu_ms = (app_after - app_before) * 1000 / result.requests
+        result.db_cpu_ms = (db_after - db_before) * 1000 / result.requests
+    phase(
+        f"  {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+        f"CPU/request {result.app_cpu_ms:.2f} ms app + {result.db_cpu_ms:.2f} ms db "
+        f"+ {result.client_cpu_ms:.2f} ms wrk, "
+        f"non-2xx {result.non_2xx}, socket errors {result.socket_errors}, "
+        f"new PostgreSQL sessions {result.db_sessions_opened}"
+    )
+    return result
+
+
+def shipyard_env(base: dict[str, str], *, port: int, app_url: str, metrics_dir: Path) -> dict[str, str]:
+    """Production settings on loopback TCP, with JSON access logs and multiprocess metrics."""
+    env = {
+        key: value
+        for key, value in base.items()
+        if not key.startswith(("SHIPYARD_", "PG", "PROMETHEUS_")) and key not in {"DATABASE_URL", "REDIS_URL"}
+    }
+    env.update(
+        SHIPYARD_ENV="production",
+        SHIPYARD_SECRET_KEY=secrets.token_urlsafe(48),
+        DATABASE_URL=app_url,
+        SHIPYARD_BIND=f"127.0.0.1:{port}",
+        SHIPYARD_WEB_WORKERS="2",
+        SHIPYARD_LOG_FORMAT="json",
+        SHIPYARD_ACCESS_LOG="true",
+        SHIPYARD_METRICS_ENABLED="true",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    return env
+
+
+def check_side_effects(log_path: Path, metrics: str, postgres: PostgresServer, seeded: seed.Seeded) -> dict[str, Any]:
+    """Evidence that logging and metrics were on, and that the POSTs really wrote sequential invoices."""
+    access_lines = 0
+    with log_path.open(encoding="utf-8", errors="replace") as log:
+        for line in log:
+            access_lines += '"event": "request"' in line
+    observed = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("http_request_duration_seconds_count{")
+    )
+    count, top, seq = (
+        postgres.psql(
+            "SELECT count(*), max(number), (SELECT invoice_seq FROM organizations) FROM invoices;", dbname=seed.DATABASE
+        )
+        .strip()
+        .split("|")
+    )
+    return {
+        "access_log_lines": access_lines,
+        "metrics_requests_observed": int(observed),
+        "invoices_created": int(count) - seeded.invoices,
+        "invoice_numbers_sequential": int(count) == int(top) == int(seq),
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options; the defaults are what the issue specifies."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per route")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per route")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--invoices", type=int, default=50_000)
+    parser.add_argument(
+        "--profile",
+        metavar="PY_SPY",
+        help="after measuring, profile the workers with this py-spy binary during a GET-by-ID run",
+    )
+    parser.add_argument(
+        "--routes",
+        type=lambda text: set(text.split(",")),
+        default={route.mode for route in ROUTES},
+        help="comma-separated subset of: read,list,create (default: all)",
+    )
+    parser.add_argument(
+        "--env",
+        type=lambda text: tuple(text.split("=", 1)),
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra setting for the Shipyard server, to try a change (e.g. SHIPYARD_DB_POOL_SIZE=20)",
+    )
+    parser.add_argument("--time-limit", type=int, default=900, help="abort the whole run after this many seconds")
+    return parser.parse_args()
+
+
+def _interrupt(signum: int, _frame: object) -> NoReturn:
+    # SIGTERM and the overall alarm unwind like Ctrl-C, so every `finally` stops what it started.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def run_ceiling(args: argparse.Namespace, work: Path, postgres: PostgresServer) -> Result:
+    """The bare FastAPI app under the same gunicorn settings: the ceiling every ratio refers to."""
+    port = free_port()
+    env = shipyard_env(os.environ.copy(), port=port, app_url="", metrics_dir=work / "hello-metrics")
+    phase(f"starting the hello-world ceiling under gunicorn on 127.0.0.1:{port}")
+    with Gunicorn(["--pythonpath", str(BENCH), "hello:app"], env, RESULTS / "hello.log", port, "/") as server:
+        ceiling = measure(
+            f"http://127.0.0.1:{port}",
+            CEILING,
+            args,
+            [],
+            probe_for(server, postgres),
+        )
+    ceiling.ratio = ceiling.cpu_ratio = 1.0
+    return ceiling
+
+
+def run_shipyard(
+    args: argparse.Namespace, work: Path, postgres: PostgresServer, seeded: seed.Seeded, ceiling: Result
+) -> tuple[list[Result], dict[str, Any]]:
+    """Shipyard in production mode; each selected route, then the side-effect checks and the profile."""
+    ids_file = work / "customer_ids.txt"
+    ids_file.write_text("\n".join(seeded.customer_ids) + "\n", encoding="utf-8")
+    extra = [str(ids_file), seeded.token, secrets.token_hex(4)]
+    port = free_port()
+    env = shipyard_env(os.environ.copy(), port=port, app_url=seeded.app_url, metrics_dir=work / "metrics")
+    env.update(args.env)
+    log_path = RESULTS / "shipyard.log"
+    url = f"http://127.0.0.1:{port}"
+    results = []
+    phase(f"starting Shipyard under gunicorn on 127.0.0.1:{port} (log: {log_path.relative_to(REPO)})")
+    with Gunicorn([], env, log_path, port, "/ready") as server:
+        for route in ROUTES:
+            if route.mode in args.routes:
+                result = measure(url, route, args, extra, probe_for(server, postgres))
+                judge(result, route, ceiling)
+                results.append(result)
+        checks = check_side_effects(log_path, server.get("/metrics"), postgres, seeded)
+        phase(f"checks: {checks}")
+        if args.profile:
+            phase(f"profiling the workers during GET by ID ({args.duration:.0f} s; these numbers are not reported)")
+            summary = profile_workers(
+                args.profile,
+                server.worker_pids(),
+                RESULTS / "profile-read",
+                args.duration,
+                lambda: run_wrk(url, ROUTES[0], args, extra, args.duration),
+            )
+            print(summary)
+        phase("stopping Shipyard")
+    return results, checks
+
+
+def main() -> int:
+    """Run every phase; exit 0 when the bench ran (whatever the verdicts), non-zero on a failure."""
+    args = parse_args()
+    # A shell without job control starts background commands with SIGINT ignored; the bench must
+    # still stop cleanly on it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGALRM, _interrupt)
+    signal.alarm(args.time_limit)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipyard-bench-")))
+        phase("starting PostgreSQL on 127.0.0.1")
+        postgres = stack.enter_context(PostgresServer())
+        phase(
+            f"PostgreSQL on port {postgres.port}; roles, migrations, seeding {args.customers} customers "
+            f"and {args.invoices} invoices"
+        )
+        seeded = seed.prepare(postgres, customers=args.customers, invoices=args.invoices)
+        ceiling = run_ceiling(args, work, postgres)
+        results, checks = run_shipyard(args, work, postgres, seeded, ceiling)
+        phase("stopping PostgreSQL")
+    results.insert(0, ceiling)
+    print_table(results)
+    report = {
+        "started_at": started.isoformat(),
+        "git_commit": _git_commit(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_before": load_before,
+            "load_after": os.getloadavg(),
+        },
+        "settings": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items() if k != "profile"},
+        "checks": checks,
+        "results": [asdict(r) for r in results],
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    phase(f"results written to {(RESULTS / 'latest.json').relative_to(REPO)}")
+    return 0
+
+
+def _git_commit() -> str | None:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+        )
+        return out.stdout.strip() or None
+    return None
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as exc:
+        print(f"\nbench interrupted ({str(exc) or 'Ctrl-C'}); everything it started has been stopped", file=sys.stderr)
+        sys.exit(130)

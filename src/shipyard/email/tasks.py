@@ -1,0 +1,83 @@
+"""Email jobs: `email.send` (one message) and `email.reminders` (the daily overdue-invoice run)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from aiosmtplib import SMTPException
+
+from shipyard.email import service as email_service
+from shipyard.email.messages import to_mime
+from shipyard.kit.logging import get_logger
+from shipyard.models import EmailMessage, WorkStatus
+from shipyard.models.base import utcnow
+from shipyard.worker import repository as leases
+from shipyard.worker.context import job_context
+
+if TYPE_CHECKING:
+    from shipyard.worker.runtime import Runtime
+
+log = get_logger("shipyard.email")
+SEND = "email.send"
+
+
+async def send(runtime: Runtime, message_id: str, token: str) -> None:
+    """Send one queued message if this job holds it; retry on the email schedule, then give up."""
+    settings = runtime.settings
+    now = utcnow()
+    mine = secrets.token_hex(16)
+    async with runtime.database.writer() as session:
+        message = await leases.take(
+            session,
+            EmailMessage,
+            message_id,
+            token=token,
+            mine=mine,
+            now=now,
+            until=now + timedelta(seconds=max(settings.jobs_run_lease_s, settings.smtp_timeout_s * 2)),
+        )
+        if message is None:
+            return
+        mime = to_mime(message, settings.email_from)
+        request_id, attempt = message.request_id, message.attempts
+        await session.commit()
+    with job_context(SEND, request_id, email_id=message_id, attempt=attempt):
+        error: str | None = None
+        try:
+            await runtime.sender.send(mime)
+        except (SMTPException, OSError, TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        async with runtime.database.writer() as session:
+            held = await leases.held(session, EmailMessage, message_id, mine)
+            if held is None:
+                log.warning("email_lease_lost")
+                return
+            _settle(held, error, settings.email_retry_schedule_s)
+            await session.commit()
+        log.info("email_attempt", status=held.status, error=error, kind=held.kind)
+
+
+def _settle(message: EmailMessage, error: str | None, schedule: list[float]) -> None:
+    now = utcnow()
+    message.lease_token = None
+    message.leased_until = None
+    message.last_error = error
+    if error is None:
+        message.status = WorkStatus.SUCCEEDED
+        message.sent_at = now
+    elif message.attempts < len(schedule):
+        message.next_attempt_at = now + timedelta(seconds=schedule[message.attempts])
+    else:
+        message.status = WorkStatus.FAILED
+
+
+async def reminders(runtime: Runtime) -> int:
+    """Queue today's reminders for overdue open invoices (once per invoice per day)."""
+    with job_context("email.reminders", None):
+        async with runtime.database.writer() as session:
+            queued = await email_service.queue_reminders(session, utcnow().date())
+            await session.commit()
+        log.info("invoice_reminders_queued", count=queued)
+        return queued

@@ -1,0 +1,62 @@
+"""Emitting events into the outbox, in the caller's transaction. Services never commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.customers.schemas import CustomerRead
+from shipyard.events import repository
+from shipyard.identity.principal import Principal
+from shipyard.invoices.schemas import InvoiceRead
+from shipyard.kit.context import current_request_id
+from shipyard.kit.ids import new_id
+from shipyard.models import Customer, Event, Invoice
+from shipyard.worker import dispatch
+
+
+def snapshot(obj: Customer | Invoice) -> dict[str, Any]:
+    """The object as the API shows it, frozen into the event."""
+    model = CustomerRead if isinstance(obj, Customer) else InvoiceRead
+    return model.model_validate(obj).model_dump(mode="json")
+
+
+async def emit(
+    session: AsyncSession,
+    principal: Principal | None,
+    event_type: str,
+    data: dict[str, Any] | Customer | Invoice,
+    *,
+    organization_id: str | None = None,
+) -> Event:
+    """Record `event_type` in the outbox; it is relayed once (and only if) the transaction commits."""
+    org = principal.organization_id if principal else organization_id
+    if org is None:
+        msg = "an event belongs to an organisation"
+        raise ValueError(msg)
+    payload = data if isinstance(data, dict) else snapshot(data)
+    event = Event(id=new_id("evt"), organization_id=org, type=event_type, payload=payload)
+    event.request_id = current_request_id()
+    repository.add(session, event)
+    dispatch.wake_after_commit(session)
+    return event
+
+
+async def list_page(
+    session: AsyncSession, principal: Principal, *, event_type: str | None, limit: int, after_id: str | None
+) -> list[Event]:
+    """A page of the principal's organisation's events, newest first."""
+    return await repository.list_page(
+        session, principal.organization_id, event_type=event_type, limit=limit, after_id=after_id
+    )
+
+
+async def get(session: AsyncSession, event_id: str) -> Event | None:
+    """An event by ID, for jobs and redeliveries (callers check the organisation)."""
+    return await repository.get(session, event_id)
+
+
+def wake_relay(session: AsyncSession) -> None:
+    """Have the relay look for new work once this transaction commits."""
+    dispatch.wake_after_commit(session)

@@ -1,0 +1,190 @@
+"""The MCP tools. Each is read-only, closed-world, scoped to the caller's organisation and audited.
+
+`DESCRIPTIONS` are the tools' descriptions on the wire: what each returns, its limits, and what it
+cannot do. Annotations are evaluated at import time (no `from __future__ import annotations`)
+because the SDK builds each tool's input and output schemas from them.
+"""
+
+from datetime import date
+from typing import Annotated, Literal
+
+from mcp.server import MCPServer
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import AfterValidator, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.error_reports import service as error_service
+from shipyard.mcp import service
+from shipyard.mcp.calls import ToolCall, answer
+from shipyard.mcp.schemas import (
+    AuditEvents,
+    CustomerDetail,
+    CustomerSearch,
+    InvoiceList,
+    OrgOverview,
+    ReceivablesAging,
+    RecentErrors,
+)
+from shipyard.models.base import utcnow
+
+MAX_LIMIT = 100
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+CUSTOMERS_READ = "customers:read"
+INVOICES_READ = "invoices:read"
+AUDIT_READ = "audit:read"
+ERRORS_READ = "errors:read"
+_SCOPE_NOTE = " Covers only the organisation of the token in use. Read-only: it cannot change anything."
+
+DESCRIPTIONS = {
+    "org_overview": (
+        "Overview of your organisation: its name, the number of active customers and of members, the "
+        "number of invoices in each status (draft, open, paid, void), and the amount outstanding (open "
+        "invoices) per currency as integer minor units, currency and a formatted string." + _SCOPE_NOTE
+    ),
+    "search_customers": (
+        "Find active customers whose name or email contains `query` (case-insensitive; an empty query lists "
+        "the newest). Returns each customer's ID, name, email and creation time, newest first. At most 100 "
+        "results (a larger `limit` is capped at 100); `has_more` says whether more match. Archived customers "
+        "are not included." + _SCOPE_NOTE
+    ),
+    "get_customer": (
+        "One customer by ID (`cus_...`): name, email, metadata, the amount it owes (its open invoices, per "
+        "currency) and its 10 most recent invoices. An archived customer, or another organisation's ID, is "
+        "reported as not found." + _SCOPE_NOTE
+    ),
+    "list_invoices": (
+        "Invoices, newest first, optionally filtered by `status` (draft, open, paid, void), `customer_id` "
+        "and `due_before` (an ISO date; due strictly before it). Each has its ID, number, customer, status, "
+        "total (minor units, currency, formatted), due date and lifecycle times; line items are not "
+        "included. At most 100 results (a larger `limit` is capped at 100); `has_more` says whether more "
+        "match." + _SCOPE_NOTE
+    ),
+    "receivables_aging": (
+        "Outstanding (open) invoice amounts by age in the buckets 0-30, 31-60, 61-90 and 90+ days past due, "
+        "per currency, with invoice counts and the total outstanding. Age counts from the due date (not yet "
+        "due is 0 days), or from finalization when an invoice has no due date. Draft, paid and void "
+        "invoices are excluded; amounts in different currencies are never converted or added." + _SCOPE_NOTE
+    ),
+    "recent_audit_events": (
+        "The most recent audit events, newest first, optionally only those with one `action` (such as "
+        "customer.created): when, what, by whom (user or token), on which object, from which IP, with which "
+        "request ID and result. At most 100 (a larger `limit` is capped at 100). Needs a role that may read "
+        "the audit log (admin or owner)." + _SCOPE_NOTE
+    ),
+    "recent_errors": (
+        "Recent server errors (5xx answers and unhandled exceptions), newest first: time, request ID, route "
+        "template, status, exception type and a message with credentials and personal data removed. At most "
+        "100 (a larger `limit` is capped at 100); only the deployment's last 1,000 errors are kept. A token "
+        "of the operator organisation sees the whole deployment; any other token sees only its own "
+        "organisation's errors. Needs a role that may read errors (admin or owner). Read-only."
+    ),
+}
+
+
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL: refuse it as bad input rather than fail as a server error.
+    if value is not None and "\x00" in value:
+        msg = "must not contain NUL characters"
+        raise ValueError(msg)
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+Limit = Annotated[int, Field(ge=1, description="How many items to return (1 or more); above 100 returns 100.")]
+Text = Annotated[str, Field(max_length=200, description="Part of a name or email; empty lists the newest."), NoNul]
+ObjectId = Annotated[str, Field(min_length=1, max_length=64, description="An ID such as cus_01J...."), NoNul]
+CustomerIdFilter = Annotated[str | None, Field(max_length=64, description="Only this customer's invoices."), NoNul]
+DueBefore = Annotated[date | None, Field(description="ISO date; only invoices due strictly before it.")]
+Action = Annotated[str | None, Field(max_length=64, description="e.g. customer.created"), NoNul]
+
+
+def _cap(limit: int) -> int:
+    return min(limit, MAX_LIMIT)
+
+
+async def org_overview() -> Annotated[CallToolResult, OrgOverview]:
+    """Tool: counts and amounts outstanding for the organisation."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> OrgOverview:
+        return await service.org_overview(session, call.principal)
+
+    return await answer("org_overview", (CUSTOMERS_READ, INVOICES_READ), body)
+
+
+async def search_customers(query: Text = "", limit: Limit = 20) -> Annotated[CallToolResult, CustomerSearch]:
+    """Tool: customers whose name or email contains `query`."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> CustomerSearch:
+        return await service.search_customers(session, call.principal, query, _cap(limit))
+
+    return await answer("search_customers", (CUSTOMERS_READ,), body)
+
+
+async def get_customer(customer_id: ObjectId) -> Annotated[CallToolResult, CustomerDetail]:
+    """Tool: one customer with its recent invoices."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> CustomerDetail:
+        return await service.get_customer(session, call.principal, customer_id)
+
+    return await answer("get_customer", (CUSTOMERS_READ, INVOICES_READ), body)
+
+
+async def list_invoices(
+    status: Literal["draft", "open", "paid", "void"] | None = None,
+    customer_id: CustomerIdFilter = None,
+    due_before: DueBefore = None,
+    limit: Limit = 20,
+) -> Annotated[CallToolResult, InvoiceList]:
+    """Tool: invoices matching the filters."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> InvoiceList:
+        return await service.list_invoices(
+            session, call.principal, status=status, customer_id=customer_id, due_before=due_before, limit=_cap(limit)
+        )
+
+    return await answer("list_invoices", (INVOICES_READ,), body)
+
+
+async def receivables_aging() -> Annotated[CallToolResult, ReceivablesAging]:
+    """Tool: open amounts by age."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> ReceivablesAging:
+        return await service.receivables_aging(session, call.principal, utcnow().date())
+
+    return await answer("receivables_aging", (INVOICES_READ,), body)
+
+
+async def recent_audit_events(action: Action = None, limit: Limit = 20) -> Annotated[CallToolResult, AuditEvents]:
+    """Tool: the newest audit events."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> AuditEvents:
+        return await service.recent_audit_events(session, call.principal, action or None, _cap(limit))
+
+    return await answer("recent_audit_events", (AUDIT_READ,), body)
+
+
+async def recent_errors(limit: Limit = 20) -> Annotated[CallToolResult, RecentErrors]:
+    """Tool: the newest server errors the caller may see."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> RecentErrors:
+        operator_slug = error_service.operator_org(call.runtime.settings)
+        return await service.recent_errors(session, call.principal, operator_slug, _cap(limit))
+
+    return await answer("recent_errors", (ERRORS_READ,), body)
+
+
+TOOLS = (
+    org_overview,
+    search_customers,
+    get_customer,
+    list_invoices,
+    receivables_aging,
+    recent_audit_events,
+    recent_errors,
+)
+
+
+def register_tools(server: MCPServer) -> None:
+    """Add every tool to `server`, annotated read-only and closed-world."""
+    for tool in TOOLS:
+        server.add_tool(tool, description=DESCRIPTIONS[tool.__name__], annotations=READ_ONLY, structured_output=True)

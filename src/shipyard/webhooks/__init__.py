@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, signed deliveries with retries, and the delivery log."""

@@ -1,0 +1,142 @@
+"""One webhook request: signed, sent to the checked address, and judged. No database here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from shipyard.models.base import utcnow
+from shipyard.webhooks import signing
+from shipyard.webhooks.ssrf import Guard, UnsafeURLError
+
+USER_AGENT = "Shipyard-Webhooks/1"
+GONE = 410
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+SUCCESS_RANGE = range(200, 300)
+REDIRECT_RANGE = range(300, 400)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What to send: the event (its ID is the `webhook-id`) and the secrets that sign it."""
+
+    event_id: str
+    event_type: str
+    created_at: datetime
+    data: dict[str, Any]
+    url: str
+    secrets: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What came back. `status_code` is None when no response arrived."""
+
+    succeeded: bool
+    status_code: int | None
+    latency_ms: int
+    response_body: str | None
+    error: str | None
+    retry_after_s: float | None = None
+    gone: bool = False
+
+
+def body_of(message: Message) -> str:
+    """The exact JSON that is signed and sent (Standard Webhooks' type/timestamp/data shape)."""
+    document = {
+        "id": message.event_id,
+        "type": message.event_type,
+        "timestamp": message.created_at.isoformat().replace("+00:00", "Z"),
+        "data": message.data,
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date), if it says."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - (now or utcnow())).total_seconds())
+
+
+async def send(
+    client: httpx.AsyncClient, guard: Guard, message: Message, *, max_body: int, timeout_s: float
+) -> Outcome:
+    """POST the message once; refuses non-public addresses, follows no redirect, keeps 4 KiB of the reply."""
+    started = time.perf_counter()
+
+    def elapsed() -> int:
+        return int((time.perf_counter() - started) * 1000)
+
+    try:
+        target = await guard.resolve(message.url)
+    except UnsafeURLError as exc:
+        return _failure(elapsed(), f"blocked: {exc}")
+    body = body_of(message)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "host": target.host_header,
+        **signing.headers(message.secrets, message.event_id, utcnow(), body),
+    }
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    request = client.build_request(
+        "POST", target.pinned_url, content=body.encode(), headers=headers, extensions=extensions
+    )
+    try:
+        # One deadline for the whole exchange: httpx's own timeouts are per read, so a receiver
+        # that drips a byte at a time would otherwise hold the worker indefinitely.
+        async with asyncio.timeout(timeout_s):
+            response = await client.send(request, follow_redirects=False, stream=True)
+            try:
+                received = b""
+                async for chunk in response.aiter_bytes():
+                    received += chunk
+                    if len(received) >= max_body:
+                        break
+            finally:
+                await response.aclose()
+    except (httpx.TimeoutException, TimeoutError):
+        return _failure(elapsed(), "timeout: no response in time")
+    except httpx.HTTPError as exc:
+        return _failure(elapsed(), f"connection: {type(exc).__name__}: {exc}"[:500])
+    return _judge(response, received[:max_body].decode("utf-8", errors="replace"), elapsed())
+
+
+def _failure(latency_ms: int, error: str) -> Outcome:
+    return Outcome(succeeded=False, status_code=None, latency_ms=latency_ms, response_body=None, error=error)
+
+
+def _judge(response: httpx.Response, text: str, latency_ms: int) -> Outcome:
+    status = response.status_code
+    if status in SUCCESS_RANGE:
+        return Outcome(succeeded=True, status_code=status, latency_ms=latency_ms, response_body=text, error=None)
+    error = f"http {status}"
+    if status in REDIRECT_RANGE:
+        error = f"redirect to {response.headers.get('location', '?')[:200]} not followed"
+    retry_after = parse_retry_after(response.headers.get("retry-after")) if status in RETRY_AFTER_STATUSES else None
+    return Outcome(
+        succeeded=False,
+        status_code=status,
+        latency_ms=latency_ms,
+        response_body=text,
+        error=error,
+        retry_after_s=retry_after,
+        gone=status == GONE,
+    )

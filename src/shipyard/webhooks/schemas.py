@@ -1,0 +1,124 @@
+"""Request and response models for webhook endpoints and deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from shipyard.events.catalogue import SUBSCRIBABLE
+
+MAX_EVENT_TYPES = 20
+
+
+def _known_types(value: list[str]) -> list[str]:
+    unknown = sorted(set(value) - SUBSCRIBABLE)
+    if unknown:
+        msg = f"unknown event types: {', '.join(unknown)} (see GET /api/v1/events for what exists)"
+        raise ValueError(msg)
+    return sorted(set(value))
+
+
+URL = Annotated[StrictStr, Field(min_length=8, max_length=2048, description="https in production.")]
+EventTypes = Annotated[
+    list[StrictStr],
+    Field(min_length=1, max_length=MAX_EVENT_TYPES, description="Event types to receive, or `*` for all."),
+    AfterValidator(_known_types),
+]
+Description = Annotated[StrictStr, Field(max_length=500)]
+
+
+class WebhookEndpointCreate(BaseModel):
+    """A new endpoint."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: URL
+    event_types: EventTypes
+    description: Description = ""
+
+
+class WebhookEndpointUpdate(BaseModel):
+    """Fields to change; `enabled: true` switches a disabled endpoint back on."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: URL | None = None
+    event_types: EventTypes | None = None
+    description: Description | None = None
+    enabled: StrictBool | None = None
+
+
+class WebhookEndpointRead(BaseModel):
+    """An endpoint. Its secret is shown only when created or rotated."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str | None = Field(description="`gone` (410), `failing` (retries used up) or `manual`.")
+    disabled_at: datetime | None
+    previous_secret_expires_at: datetime | None = Field(
+        description="While set and in the future, deliveries are signed with the previous secret too."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointRead):
+    """A new endpoint with its signing secret, shown this once."""
+
+    secret: str = Field(description="`whsec_...`; pass it unchanged to `standardwebhooks.Webhook`.")
+
+
+class SecretRotated(BaseModel):
+    """The new secret (shown once); the previous one keeps signing until `previous_secret_expires_at`."""
+
+    secret: str
+    previous_secret_expires_at: datetime
+
+
+class AttemptRead(BaseModel):
+    """One HTTP request of a delivery."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    started_at: datetime
+    outcome: str
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+    response_body: str | None = Field(description="The first 4 KiB of the receiver's answer.")
+
+
+class DeliveryRead(BaseModel):
+    """One event on its way to one endpoint."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    object: Literal["webhook_delivery"] = "webhook_delivery"
+    endpoint_id: str
+    event_id: str = Field(description="Sent as `webhook-id`; the same on every attempt and redelivery.")
+    event_type: str
+    status: str = Field(description="`pending` (queued or waiting to retry), `succeeded` or `failed`.")
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="When the next attempt is due, while pending.")
+    last_status_code: int | None
+    last_latency_ms: int | None
+    last_error: str | None
+    request_id: str | None = Field(description="The request that caused the event.")
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class DeliveryDetail(DeliveryRead):
+    """A delivery with every attempt."""
+
+    attempt_log: list[AttemptRead]

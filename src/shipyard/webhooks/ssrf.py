@@ -1,0 +1,109 @@
+"""The SSRF guard: webhooks reach public addresses only, checked when saved and again when sent.
+
+A URL is checked twice because DNS can change between the two: a name that resolved to a public
+address at creation may point at 127.0.0.1 or at the cloud metadata service (169.254.169.254) by
+the time it is delivered to. At delivery the request goes to the exact address that was checked
+(with the real name in `Host` and in TLS SNI), so a second lookup cannot swap it either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class UnsafeURLError(ValueError):
+    """The URL may not receive webhooks; the message says why, safely for an API client."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A checked URL: where to connect, and what to call it in `Host` and SNI."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: IPAddress
+
+    @property
+    def pinned_url(self) -> str:
+        """The URL with its host replaced by the checked address."""
+        parts = urlsplit(self.url)
+        shown = f"[{self.address}]" if self.address.version == 6 else str(self.address)  # noqa: PLR2004
+        return parts._replace(netloc=f"{shown}:{self.port}").geturl()
+
+    @property
+    def host_header(self) -> str:
+        """`Host` as the receiver expects it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
+
+
+class Guard:
+    """Which URLs webhooks may reach under the given policy."""
+
+    def __init__(self, *, require_https: bool, allowed_networks: list[str]) -> None:
+        self.require_https = require_https
+        self.allowed: list[IPNetwork] = [ipaddress.ip_network(net, strict=False) for net in allowed_networks]
+
+    def check_syntax(self, url: str) -> SplitResult:
+        """The URL's parts, or `UnsafeURLError` for a scheme, host or form webhooks may not use."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise UnsafeURLError("The URL is malformed.") from exc
+        schemes = {"https"} if self.require_https else {"http", "https"}
+        if parts.scheme not in schemes:
+            raise UnsafeURLError("The URL must use https." if self.require_https else "The URL must be http(s).")
+        if not parts.hostname:
+            raise UnsafeURLError("The URL has no host.")
+        if parts.username is not None or parts.password is not None:
+            raise UnsafeURLError("The URL may not carry credentials; verify signatures instead.")
+        if port == 0:
+            raise UnsafeURLError("The URL's port is invalid.")
+        return parts
+
+    def address_allowed(self, address: IPAddress) -> bool:
+        """Public addresses, plus the explicitly allowed networks (tests)."""
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in network for network in self.allowed):
+            return True
+        # `is_global` is false for private, loopback, link-local (the metadata service), CGNAT,
+        # unspecified and reserved ranges alike; multicast is never a webhook receiver.
+        return address.is_global and not address.is_multicast
+
+    async def resolve(self, url: str) -> Target:
+        """Check `url` and every address its host resolves to; `UnsafeURLError` if any is refused."""
+        parts = self.check_syntax(url)
+        host = parts.hostname or ""
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+        addresses = await _addresses(host, port)
+        refused = [address for address in addresses if not self.address_allowed(address)]
+        if refused:
+            raise UnsafeURLError(f"The URL's host resolves to a non-public address ({refused[0]}).")
+        return Target(url=url, scheme=parts.scheme, host=host, port=port, address=addresses[0])
+
+
+async def _addresses(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise UnsafeURLError("The URL's host does not resolve.") from exc
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses:
+        raise UnsafeURLError("The URL's host does not resolve.")
+    return addresses

@@ -1,0 +1,1 @@
+"""Background jobs: broker selection, the outbox relay, the worker and the scheduler."""

@@ -1,0 +1,46 @@
+"""The `shipyard worker` and `shipyard scheduler` processes: run until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from prometheus_client import start_http_server
+
+from shipyard.kit.db import create_database
+from shipyard.kit.logging import get_logger
+from shipyard.settings import Settings
+from shipyard.worker.runtime import running
+
+log = get_logger("shipyard.worker")
+
+
+async def serve(settings: Settings, *, work: bool, schedule: bool) -> None:
+    """Run jobs and/or the scheduler until the process is asked to stop."""
+    settings.require_production_ready()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    database = create_database(settings)
+    role = "worker" if work else "scheduler"
+    try:
+        async with running(settings, database, work=work, schedule=schedule) as runtime:
+            if settings.worker_metrics_port:
+                start_http_server(settings.worker_metrics_port, addr="127.0.0.1", registry=runtime.metrics.registry)
+            transport = "in-process (polls the database)" if runtime.local else "redis streams"
+            log.info(f"{role}_started", transport=transport, concurrency=settings.jobs_concurrency)
+            await stop.wait()
+            log.info(f"{role}_stopping")
+    finally:
+        await database.dispose()
+
+
+def run_worker(settings: Settings) -> None:
+    """Blocking: a worker process. Run several, on several machines."""
+    asyncio.run(serve(settings, work=True, schedule=False))
+
+
+def run_scheduler(settings: Settings) -> None:
+    """Blocking: a scheduler process. Start two for failover: one runs, the other waits."""
+    asyncio.run(serve(settings, work=False, schedule=True))

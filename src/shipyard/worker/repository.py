@@ -1,0 +1,112 @@
+"""Every query the job machinery runs: leasing outbox work, the scheduler's lease and its runs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.models import EmailMessage, JobLease, JobRun, WebhookDelivery, WorkStatus
+
+Work = TypeVar("Work", WebhookDelivery, EmailMessage)
+
+
+async def lease_due(
+    session: AsyncSession, model: type[Work], *, now: datetime, until: datetime, token: str, limit: int
+) -> list[str]:
+    """Lease up to `limit` due, unheld rows to `token`; rows another transaction holds are skipped."""
+    query = (
+        select(model)
+        .where(
+            model.status == WorkStatus.PENDING,
+            model.next_attempt_at <= now,
+            or_(model.leased_until.is_(None), model.leased_until < now),
+        )
+        .order_by(model.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(await session.scalars(query))
+    for row in rows:
+        row.lease_token = token
+        row.leased_until = until
+    await session.flush()
+    return [row.id for row in rows]
+
+
+async def take(
+    session: AsyncSession, model: type[Work], row_id: str, *, token: str, mine: str, now: datetime, until: datetime
+) -> Work | None:
+    """Swap the relay's lease for this job's, counting an attempt; None if someone else holds the row.
+
+    One conditional UPDATE, so two jobs holding the same message (a reclaimed or re-sent one)
+    cannot both win. A row whose lease ran out (its worker died) may be taken by any job.
+    """
+    result = await session.execute(
+        update(model)
+        .where(
+            model.id == row_id,
+            model.status == WorkStatus.PENDING,
+            model.next_attempt_at <= now,
+            or_(model.lease_token == token, model.leased_until.is_(None), model.leased_until < now),
+        )
+        .values(lease_token=mine, leased_until=until, attempts=model.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult for UPDATE
+        return None
+    return await session.get(model, row_id, populate_existing=True)
+
+
+async def held(session: AsyncSession, model: type[Work], row_id: str, mine: str) -> Work | None:
+    """The row, locked, if this job still holds it (its lease was not taken over meanwhile)."""
+    query = select(model).where(model.id == row_id, model.lease_token == mine).with_for_update()
+    return (await session.scalars(query.execution_options(populate_existing=True))).one_or_none()
+
+
+async def oldest_due(session: AsyncSession, model: type[Work]) -> datetime | None:
+    """When the longest-waiting pending row became due."""
+    return await session.scalar(select(func.min(model.next_attempt_at)).where(model.status == WorkStatus.PENDING))
+
+
+async def acquire_lease(session: AsyncSession, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
+    """Take or renew the named lease for `holder`; False while someone else holds it."""
+    result = await session.execute(
+        update(JobLease)
+        .where(JobLease.name == name, or_(JobLease.holder == holder, JobLease.expires_at < now))
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]  # CursorResult for UPDATE
+        return True
+    if await session.get(JobLease, name) is not None:
+        return False
+    try:
+        async with session.begin_nested():
+            session.add(JobLease(name=name, holder=holder, expires_at=now + ttl))
+    except IntegrityError:
+        return False  # another instance created it first
+    return True
+
+
+async def release_lease(session: AsyncSession, name: str, holder: str) -> None:
+    """Give the lease up at once, so that a waiting instance takes over without waiting it out."""
+    await session.execute(delete(JobLease).where(JobLease.name == name, JobLease.holder == holder))
+
+
+async def claim_run(session: AsyncSession, job: str, slot: str, holder: str) -> bool:
+    """Record `job`'s run for `slot`; False if that slot already ran (whoever ran it)."""
+    try:
+        async with session.begin_nested():
+            session.add(JobRun(job=job, slot=slot, holder=holder))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def prune_runs(session: AsyncSession, before: datetime) -> int:
+    """Forget periodic runs started before `before`."""
+    result = await session.execute(delete(JobRun).where(JobRun.started_at < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult for DELETE

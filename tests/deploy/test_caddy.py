@@ -1,0 +1,170 @@
+"""Both Caddyfiles: `caddy validate`, `caddy fmt`, and what their adapted JSON says Caddy will do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipyard.settings import Settings
+from tests.fixtures.binaries import require_binary
+
+REPO = Path(__file__).resolve().parents[2]
+CADDY_DIR = REPO / "deploy" / "caddy"
+VARIANTS = ["Caddyfile", "Caddyfile.multi"]
+ENV = {
+    "SHIPYARD_DOMAIN": "app.example.com",
+    "SHIPYARD_CADDY_TLS": "ops@example.com",
+    "SHIPYARD_APP_UPSTREAMS": "10.0.1.11:8000 10.0.1.12:8000",
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _caddy_installed() -> None:
+    require_binary("caddy", "caddy")
+
+
+def _caddy(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - fixed binary, arguments from this file
+        ["caddy", *args],  # noqa: S607 - Debian's caddy, from PATH
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent", **(env or ENV)},
+    )
+
+
+def _adapted(variant: str) -> dict[str, Any]:
+    result = _caddy("adapt", "--config", str(CADDY_DIR / variant), "--adapter", "caddyfile")
+    assert result.returncode == 0, result.stderr
+    adapted: dict[str, Any] = json.loads(result.stdout)
+    return adapted
+
+
+def _walk(node: object) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _handlers(config: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [node for node in _walk(config) if node.get("handler") == kind]
+
+
+def _public_server(config: dict[str, Any]) -> dict[str, Any]:
+    servers = config["apps"]["http"]["servers"]
+    return next(server for server in servers.values() if any(":443" in a or a == ":443" for a in server["listen"]))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_caddy_validate_accepts_the_config(variant: str) -> None:
+    result = _caddy("validate", "--config", str(CADDY_DIR / variant), "--adapter", "caddyfile")
+    assert result.returncode == 0, result.stderr
+    assert "Valid configuration" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_caddy_fmt_leaves_the_file_unchanged(variant: str) -> None:
+    result = _caddy("fmt", str(CADDY_DIR / variant))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (CADDY_DIR / variant).read_text()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_missing_domain_or_tls_setting_is_refused(variant: str) -> None:
+    result = _caddy(
+        "validate",
+        "--config",
+        str(CADDY_DIR / variant),
+        env={k: v for k, v in ENV.items() if k != "SHIPYARD_CADDY_TLS"},
+    )
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_app_proxy_overwrites_forwarded_for_and_drops_the_upstream_server_header(variant: str) -> None:
+    proxies = _handlers(_adapted(variant), "reverse_proxy")
+    assert proxies
+    for proxy in proxies:
+        headers = proxy["headers"]
+        assert headers["request"]["set"]["X-Forwarded-For"] == ["{http.request.remote.host}"]
+        assert "X-Forwarded-For" not in headers["request"].get("add", {})
+        assert "Server" in headers["response"]["delete"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_app_proxy_health_checks_and_retries(variant: str) -> None:
+    app_proxies = [p for p in _handlers(_adapted(variant), "reverse_proxy") if "health_checks" in p]
+    assert app_proxies
+    for proxy in app_proxies:
+        assert proxy["health_checks"]["active"]["uri"] == "/health"
+        assert proxy["load_balancing"]["try_duration"] > 0
+
+
+def test_single_vps_proxies_to_the_gunicorn_socket() -> None:
+    upstreams = [u["dial"] for p in _handlers(_adapted("Caddyfile"), "reverse_proxy") for u in p["upstreams"]]
+    assert "unix//run/shipyard/shipyard.sock" in upstreams
+
+
+def test_single_vps_opens_a_new_socket_connection_per_request() -> None:
+    # A pooled connection closed by a worker that a reload retires would fail a POST (not retried).
+    app_proxies = [p for p in _handlers(_adapted("Caddyfile"), "reverse_proxy") if "health_checks" in p]
+    assert app_proxies
+    assert all(proxy["transport"]["keep_alive"]["enabled"] is False for proxy in app_proxies)
+
+
+def test_five_vps_variant_balances_every_app_host() -> None:
+    upstreams = [[u["dial"] for u in p["upstreams"]] for p in _handlers(_adapted("Caddyfile.multi"), "reverse_proxy")]
+    assert ["10.0.1.11:8000", "10.0.1.12:8000"] in upstreams
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_request_body_limit_matches_the_apps(variant: str) -> None:
+    limits = {node["max_size"] for node in _handlers(_public_server(_adapted(variant)), "request_body")}
+    assert limits == {Settings().max_body_bytes}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_security_headers_and_server_removal(variant: str) -> None:
+    header_ops = [node["response"] for node in _handlers(_adapted(variant), "headers") if "response" in node]
+    sets = {name: values for op in header_ops for name, values in op.get("set", {}).items()}
+    assert sets["Strict-Transport-Security"] == ["max-age=63072000; includeSubDomains; preload"]
+    assert sets["X-Content-Type-Options"] == ["nosniff"]
+    assert sets["X-Frame-Options"] == ["DENY"]
+    assert sets["Referrer-Policy"] == ["strict-origin-when-cross-origin"]
+    assert sets["Permissions-Policy"]
+    assert "frame-ancestors 'none'" in sets["Content-Security-Policy"][0]
+    assert any("Server" in op.get("delete", []) and op.get("deferred") for op in header_ops)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_public_metrics_answer_404(variant: str) -> None:
+    server = _public_server(_adapted(variant))
+    routes = [node for node in _walk(server) if "match" in node and "handle" in node]
+    metrics = [r for r in routes if any(m.get("path") == ["/metrics*"] for m in r["match"])]
+    assert metrics
+    assert [h.get("status_code") for h in _handlers(metrics[0], "static_response")] == [404]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_compression_and_json_access_log_with_roll(variant: str) -> None:
+    config = _adapted(variant)
+    encoders = _handlers(config, "encode")
+    assert encoders
+    assert set(encoders[0]["encodings"]) == {"zstd", "gzip"}
+    logs = config["logging"]["logs"]
+    access = next(log for name, log in logs.items() if name != "default")
+    assert access["encoder"]["format"] == "json"
+    assert access["writer"]["output"] == "file"
+    assert access["writer"]["roll_size_mb"] >= 1
+    assert access["writer"]["roll_keep"] >= 1

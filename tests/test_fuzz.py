@@ -1,0 +1,250 @@
+"""Schemathesis against the app's own /openapi.json: no 5xx, and every response matches the schema.
+
+One test per operation of the spec (schemathesis's coverage and fuzzing phases, positive and
+negative data), with an all-scopes token, on a database seeded with real customers, invoices and a
+spare token, so that item paths reach real objects as well as missing ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import AcceptedNegativeData, ServerError
+from schemathesis.python.asgi import get_client, shutdown_lifespans
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from shipyard.app import create_app
+from shipyard.kit.db import create_database
+from shipyard.settings import Settings
+from tests.fixtures.tenants import Tenant, create_tenant, issue_token
+
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+    negative_data_rejection,
+]
+MAX_EXAMPLES = 20
+
+
+@dataclass
+class Seed:
+    """What exists before the fuzzing starts."""
+
+    token: str
+    customer_ids: list[str]
+    invoices: list[tuple[str, str]]  # (customer_id, invoice_id)
+    spare_token_id: str
+
+
+def _tokens(settings: Settings) -> tuple[str, str]:
+    """An all-scopes token to fuzz with, and a spare token's ID that DELETE /tokens/{id} may revoke."""
+
+    async def make() -> tuple[str, str]:
+        database = create_database(settings)
+        try:
+            holder = SimpleNamespace(state=SimpleNamespace(database=database))
+            tenant = await create_tenant(holder, "Fuzz", "fuzz")
+            _, spare_id = await issue_token(holder, tenant, ["customers:read"])
+        finally:
+            await database.dispose()
+        return tenant.token, spare_id
+
+    return asyncio.run(make())
+
+
+def _seed_objects(app: Any, token: str, spare_token_id: str) -> Seed:
+    headers = {"Authorization": f"Bearer {token}"}
+    seed = Seed(token=token, customer_ids=[], invoices=[], spare_token_id=spare_token_id)
+    with get_client(app) as http:
+        assert http.get("/openapi.json").json() == SPEC
+        for number in range(2):
+            customer = http.post(
+                "/api/v1/customers",
+                json={"name": f"Seed {number}", "email": f"seed{number}@example.com", "metadata": {"n": str(number)}},
+                headers=headers,
+            )
+            assert customer.status_code == 201, customer.text
+            customer_id = customer.json()["id"]
+            seed.customer_ids.append(customer_id)
+            for status in ("draft", "open"):
+                invoice = http.post(
+                    f"/api/v1/customers/{customer_id}/invoices",
+                    json={
+                        "currency": "EUR",
+                        "line_items": [{"description": "Work", "quantity": 2, "unit_amount": 1250}],
+                        "due_date": "2030-01-31",
+                    },
+                    headers=headers,
+                )
+                assert invoice.status_code == 201, invoice.text
+                invoice_id = invoice.json()["id"]
+                if status == "open":
+                    finalized = http.post(
+                        f"/api/v1/customers/{customer_id}/invoices/{invoice_id}/finalize", headers=headers
+                    )
+                    assert finalized.status_code == 200, finalized.text
+                seed.invoices.append((customer_id, invoice_id))
+    return seed
+
+
+def _spec() -> dict[str, Any]:
+    # Building the app connects to nothing, so the spec can be read at import time (the pytest
+    # plugin needs the schema then); every test below runs against its own app and database, and
+    # checks that this app serves the very same document at /openapi.json.
+    offline = Settings.model_validate({"env": "test", "database_url": "sqlite+aiosqlite:///:memory:"})
+    return create_app(offline).openapi()
+
+
+SPEC = _spec()
+schema = schemathesis.openapi.from_dict(copy.deepcopy(SPEC))
+schema.config.generation.update(
+    # Every request carries the token (below), so generated or removed Authorization headers would
+    # only make valid requests look invalid; the auth tests cover missing and bad tokens.
+    with_security_parameters=False,
+    # Unknown query parameters are ignored, as HTTP APIs commonly do; the spec promises no more.
+    allow_extra_parameters=False,
+)
+# The seed of the test being run, read by the hook below while it generates path parameters.
+_current: dict[str, Seed] = {}
+
+
+@schema.hook
+def flatmap_path_parameters(_context: Any, path_parameters: dict[str, Any]) -> Any:
+    """Half the time, swap generated IDs for real ones, so item operations reach real objects."""
+    seed = _current.get("seed")
+    if seed is None or not path_parameters:
+        return st.just(path_parameters)
+    real_paths = [
+        {"customer_id": customer_id, "invoice_id": invoice_id, "token_id": seed.spare_token_id}
+        for customer_id, invoice_id in seed.invoices
+    ]
+    real = st.sampled_from(real_paths).map(
+        lambda ids: {**path_parameters, **{k: ids[k] for k in path_parameters if k in ids}}
+    )
+    return st.one_of(st.just(path_parameters), real)
+
+
+# Known bugs, reported to the owners of the files at fault. The fuzzer's failures that they cause,
+# and only those, are dropped here; each has a strict xfail test below that passes once it is fixed.
+#
+# 1. The list filters parse a bare number as a Unix timestamp: `created_before=0.5` is accepted
+#    though the spec says RFC 3339 `date-time`.
+_LAX_TIMESTAMP_FILTERS = frozenset({"created_after", "created_before", "occurred_after", "occurred_before"})
+# 2. On PostgreSQL, a NUL character (U+0000) in any body string, path or query parameter reaches
+#    the database, which refuses it: 500 instead of a 4xx problem.
+_NUL = "\x00"
+
+
+def _is_rfc3339(value: object) -> bool:
+    try:
+        datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return _NUL in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+@schema.hook
+def filter_failure(_context: Any, failure: Any, case: Any, _response: Any) -> bool:
+    """Keep every failure except those of the known bugs above."""
+    query = case.query or {}
+    lax_timestamp = any(name in _LAX_TIMESTAMP_FILTERS and not _is_rfc3339(value) for name, value in query.items())
+    if isinstance(failure, AcceptedNegativeData) and lax_timestamp:
+        return False
+    sent_nul = any(_has_nul(part) for part in (case.path_parameters, query, case.body))
+    return not (isinstance(failure, ServerError) and sent_nul)
+
+
+@pytest.mark.xfail(strict=True, reason="list filters accept a bare number as a timestamp (lax datetime parsing)")
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/customers", "created_before"),
+        ("/api/v1/invoices", "created_after"),
+        ("/api/v1/audit-events", "occurred_before"),
+    ],
+)
+async def test_list_filters_refuse_a_number_as_a_timestamp(
+    client: httpx.AsyncClient, tenant: Tenant, path: str, name: str
+) -> None:
+    response = await client.get(path, params={name: "0.5"}, headers=tenant.headers)
+    assert response.status_code == 422
+
+
+@pytest.mark.postgres_only
+@pytest.mark.xfail(strict=True, reason="a NUL character reaches PostgreSQL, which refuses it: 500")
+@pytest.mark.parametrize("where", ["body", "metadata", "path", "query"])
+async def test_a_nul_character_is_a_client_error(client: httpx.AsyncClient, tenant: Tenant, where: str) -> None:
+    customers = "/api/v1/customers"
+    if where == "body":
+        response = await client.post(
+            customers, json={"name": "A\u0000", "email": "a@example.com"}, headers=tenant.headers
+        )
+    elif where == "metadata":
+        body = {"name": "A", "email": "a@example.com", "metadata": {"k": "v\u0000"}}
+        response = await client.post(customers, json=body, headers=tenant.headers)
+    elif where == "path":
+        response = await client.get(f"{customers}/cus_%00", headers=tenant.headers)
+    else:
+        response = await client.get("/api/v1/audit-events", params={"action": "a\x00"}, headers=tenant.headers)
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.fixture
+def fuzz_seed(settings: Settings) -> Iterator[tuple[Any, Seed]]:
+    """A fresh app on a seeded database; schemathesis's ASGI transport runs its lifespan."""
+    token, spare_token_id = _tokens(settings)
+    app = create_app(settings)
+    try:
+        seed = _seed_objects(app, token, spare_token_id)
+        _current["seed"] = seed
+        yield app, seed
+    finally:
+        _current.clear()
+        # Schemathesis keeps an app's lifespan running for reuse; end it, which disposes the engines.
+        shutdown_lifespans()
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@hypothesis.settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_answers_every_generated_request_within_its_schema(case: Any, fuzz_seed: tuple[Any, Seed]) -> None:
+    app, seed = fuzz_seed
+    case.call_and_validate(
+        base_url="http://testserver", headers={"Authorization": f"Bearer {seed.token}"}, checks=CHECKS, app=app
+    )
