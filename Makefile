@@ -37,8 +37,8 @@ test-deps: ## Install the Debian packages the test servers need (as root)
 	@bash scripts/install-test-deps.sh
 
 lint: install ## ruff, ruff format, mypy --strict and bandit
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench deploy
+	$(BIN)/ruff format --check src tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/bandit -q -ll -r src
 

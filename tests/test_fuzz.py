@@ -11,7 +11,6 @@ import asyncio
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,7 +21,6 @@ import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import AcceptedNegativeData, ServerError
 from schemathesis.python.asgi import get_client, shutdown_lifespans
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -144,47 +142,6 @@ def flatmap_path_parameters(_context: Any, path_parameters: dict[str, Any]) -> A
     return st.one_of(st.just(path_parameters), real)
 
 
-# Known bugs, reported to the owners of the files at fault. The fuzzer's failures that they cause,
-# and only those, are dropped here; each has a strict xfail test below that passes once it is fixed.
-#
-# 1. The list filters parse a bare number as a Unix timestamp: `created_before=0.5` is accepted
-#    though the spec says RFC 3339 `date-time`.
-_LAX_TIMESTAMP_FILTERS = frozenset({"created_after", "created_before", "occurred_after", "occurred_before"})
-# 2. On PostgreSQL, a NUL character (U+0000) in any body string, path or query parameter reaches
-#    the database, which refuses it: 500 instead of a 4xx problem.
-_NUL = "\x00"
-
-
-def _is_rfc3339(value: object) -> bool:
-    try:
-        datetime.fromisoformat(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return _NUL in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
-@schema.hook
-def filter_failure(_context: Any, failure: Any, case: Any, _response: Any) -> bool:
-    """Keep every failure except those of the known bugs above."""
-    query = case.query or {}
-    lax_timestamp = any(name in _LAX_TIMESTAMP_FILTERS and not _is_rfc3339(value) for name, value in query.items())
-    if isinstance(failure, AcceptedNegativeData) and lax_timestamp:
-        return False
-    sent_nul = any(_has_nul(part) for part in (case.path_parameters, query, case.body))
-    return not (isinstance(failure, ServerError) and sent_nul)
-
-
-@pytest.mark.xfail(strict=True, reason="list filters accept a bare number as a timestamp (lax datetime parsing)")
 @pytest.mark.parametrize(
     ("path", "name"),
     [
@@ -201,7 +158,6 @@ async def test_list_filters_refuse_a_number_as_a_timestamp(
 
 
 @pytest.mark.postgres_only
-@pytest.mark.xfail(strict=True, reason="a NUL character reaches PostgreSQL, which refuses it: 500")
 @pytest.mark.parametrize("where", ["body", "metadata", "path", "query"])
 async def test_a_nul_character_is_a_client_error(client: httpx.AsyncClient, tenant: Tenant, where: str) -> None:
     customers = "/api/v1/customers"

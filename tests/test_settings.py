@@ -165,11 +165,6 @@ def pgbouncer(postgres_server: PostgresServer) -> Iterator[PgBouncerServer]:
 
 
 @pytest.mark.postgres_only
-@pytest.mark.xfail(
-    strict=True,
-    reason="kit/db.py keeps SQLAlchemy's own asyncpg prepared-statement cache on behind PgBouncer "
-    "(needs connect_args['prepared_statement_cache_size'] = 0): 'prepared statement ... does not exist'",
-)
 async def test_pgbouncer_mode_survives_transaction_pooling(
     pgbouncer: PgBouncerServer, database_urls: tuple[str, str], tmp_path: Path
 ) -> None:

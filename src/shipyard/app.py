@@ -9,6 +9,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -40,10 +41,27 @@ from shipyard.settings import Settings
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def _stale_data(_request: Request, _exc: Exception) -> Response:
+# SQLSTATEs PostgreSQL uses to refuse text it cannot store (a NUL character, for one).
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+
+
+def _stale_data(request: Request, _exc: Exception) -> Response:
+    if request.headers.get("if-match"):
+        # The caller asked for optimistic concurrency and lost the race: that is a failed precondition.
+        return problem_response(
+            412, "precondition_failed", "The resource changed since you read it; fetch it again and retry."
+        )
     return problem_response(
         409, "concurrent_update", "Someone else changed this resource at the same time; read it again and retry."
     )
+
+
+def _database_error(_request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:
+        return problem_response(
+            422, "invalid_text", "A text value contains a character that cannot be stored (such as NUL)."
+        )
+    raise exc
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -108,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_problem_handlers(app)
     app.add_exception_handler(StaleDataError, _stale_data)
+    app.add_exception_handler(DBAPIError, _database_error)
     api_routers = (identity_router, customers_router, invoices_router, audit_router, errors_router)
     for router in api_routers:
         app.include_router(router)

@@ -65,7 +65,8 @@ def test_the_detector_ignores_other_tables() -> None:
 
 
 def test_the_code_has_no_update_or_delete_path_for_audit_events() -> None:
-    files = sorted(SOURCE.rglob("*.py"))
+    # Migrations are DDL run by the migrator role (0001 REVOKEs UPDATE and DELETE); the app never runs them.
+    files = sorted(path for path in SOURCE.rglob("*.py") if "migrations" not in path.relative_to(SOURCE).parts)
     assert len(files) > 20
     offences = {
         str(path.relative_to(SOURCE)): found

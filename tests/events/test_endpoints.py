@@ -10,7 +10,7 @@ from tests.webhooks.conftest import Hooked
 LINE = {"description": "Work", "quantity": 2, "unit_amount": 1250}
 
 
-async def _events(hooked: Hooked, **params: Any) -> dict[str, Any]:  # noqa: ANN401 - query values
+async def _events(hooked: Hooked, **params: Any) -> dict[str, Any]:
     response = await hooked.client.get("/api/v1/events", params=params, headers=hooked.headers)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]

@@ -12,7 +12,7 @@ from tests.fixtures.receiver import Received, Reply
 from tests.webhooks.conftest import Hooked
 
 
-def _fail_first(count: int, reply: Reply) -> Any:  # noqa: ANN401 - a receiver script
+def _fail_first(count: int, reply: Reply) -> Any:
     seen: list[str] = []
 
     def script(_request: Received) -> Reply:
@@ -126,7 +126,7 @@ async def test_a_long_answer_is_stored_truncated_to_4_kib(hooked: Hooked) -> Non
 async def test_a_receiver_that_never_answers_times_out_and_is_retried(hooked: Hooked) -> None:
     import asyncio
 
-    async def hang_once(request: Received) -> Reply:
+    async def hang_once(_request: Received) -> Reply:
         if len(hooked.receiver.requests) == 1:
             await asyncio.sleep(5)  # past the 2 s timeout
         return Reply()

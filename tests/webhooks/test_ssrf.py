@@ -114,20 +114,20 @@ async def test_the_address_is_checked_again_at_delivery_time(settings: Settings)
 
 
 async def test_a_redirect_to_a_private_address_is_not_followed(settings: Settings) -> None:
-    async with Receiver(lambda _r: Reply(307, b"", {"Location": "http://169.254.169.254/latest"})) as receiver:
-        async with jobs_app(fast(settings)) as (app, client):
-            tenant = await create_tenant(app, "Acme", "acme")
-            created = await client.post(
-                "/api/v1/webhook-endpoints", json={"url": receiver.url, "event_types": ["*"]}, headers=tenant.headers
-            )
-            await client.post("/api/v1/customers", json={"name": "A", "email": "a@example.com"}, headers=tenant.headers)
-            await receiver.wait_for(1)
-            path = f"/api/v1/webhook-endpoints/{created.json()['id']}/deliveries"
+    redirect = Receiver(lambda _r: Reply(307, b"", {"Location": "http://169.254.169.254/latest"}))
+    async with redirect as receiver, jobs_app(fast(settings)) as (app, client):
+        tenant = await create_tenant(app, "Acme", "acme")
+        created = await client.post(
+            "/api/v1/webhook-endpoints", json={"url": receiver.url, "event_types": ["*"]}, headers=tenant.headers
+        )
+        await client.post("/api/v1/customers", json={"name": "A", "email": "a@example.com"}, headers=tenant.headers)
+        await receiver.wait_for(1)
+        path = f"/api/v1/webhook-endpoints/{created.json()['id']}/deliveries"
 
-            async def failed_once() -> list[dict[str, object]]:
-                data = (await client.get(path, headers=tenant.headers)).json()["data"]
-                return [d for d in data if d["last_status_code"] == 307]
+        async def failed_once() -> list[dict[str, object]]:
+            data = (await client.get(path, headers=tenant.headers)).json()["data"]
+            return [d for d in data if d["last_status_code"] == 307]
 
-            [delivery] = await eventually(failed_once)
+        [delivery] = await eventually(failed_once)
     assert delivery["status"] == "pending"  # a failure, to be retried; never a success
     assert "not followed" in str(delivery["last_error"])

@@ -19,7 +19,7 @@ from shipyard.models import Event, WebhookDelivery
 from shipyard.settings import Settings
 from shipyard.worker import relay
 from tests.fixtures.jobs import eventually, fast, jobs_app, runtime_of
-from tests.fixtures.receiver import Receiver, Received, Reply
+from tests.fixtures.receiver import Received, Receiver, Reply
 from tests.fixtures.servers import RedisServer
 from tests.fixtures.tenants import Tenant, create_tenant
 from tests.fixtures.workers import processes, start
@@ -134,9 +134,7 @@ async def test_events_committed_while_redis_is_down_are_delivered_when_it_return
 
 
 @pytest.mark.parametrize("persistent", [True, False], ids=["appendonly", "no-persistence"])
-async def test_queued_deliveries_survive_a_redis_crash(
-    settings: Settings, tmp_path: Path, *, persistent: bool
-) -> None:
+async def test_queued_deliveries_survive_a_redis_crash(settings: Settings, tmp_path: Path, *, persistent: bool) -> None:
     args = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else []
     with RedisServer(extra_args=args) as redis:
         s = _redis_settings(settings, redis)
@@ -159,7 +157,7 @@ async def test_queued_deliveries_survive_a_redis_crash(
     assert set(seen.values()) == {1}
 
 
-async def redis_stream_length(redis: RedisServer, settings: Settings) -> int:
+async def redis_stream_length(_redis: RedisServer, settings: Settings) -> int:
     """How many deliver messages the job stream holds."""
     from redis.asyncio import Redis
 

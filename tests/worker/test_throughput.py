@@ -29,6 +29,7 @@ WORKERS = 4
 
 @pytest.mark.slow
 @pytest.mark.postgres_only
+@pytest.mark.timeout(900)  # on a shared 2-core machine this measured 45-100 deliveries/s
 async def test_ten_thousand_events_reach_the_receiver_exactly_once_with_four_workers(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -52,12 +53,10 @@ async def test_ten_thousand_events_reach_the_receiver_exactly_once_with_four_wor
 
             async def all_done() -> int | None:
                 async with app.state.database.reader() as session:
-                    done = await session.scalar(
-                        select(func.count()).where(WebhookDelivery.status == "succeeded")
-                    )
+                    done = await session.scalar(select(func.count()).where(WebhookDelivery.status == "succeeded"))
                 return done if done == EVENTS else None
 
-            await eventually(all_done, timeout=240, interval=0.25)
+            await eventually(all_done, timeout=780, interval=0.5)
             elapsed = time.monotonic() - began
         async with app.state.database.reader() as session:
             event_ids = set(await session.scalars(select(Event.id)))

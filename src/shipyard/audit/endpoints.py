@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from shipyard.audit import service as audit_service
 from shipyard.audit.repository import AuditFilter
@@ -15,6 +14,7 @@ from shipyard.kit.api import API_V1
 from shipyard.kit.deps import DBSession
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import problem_responses
+from shipyard.kit.types import Timestamp
 
 router = APIRouter(prefix=f"{API_V1}/audit-events", tags=["audit"], responses=problem_responses(401, 403))
 Paging = Annotated[PageParams, Depends(page_params_for("aud"))]
@@ -31,8 +31,8 @@ async def list_audit_events(
     target_type: Text = None,
     target_id: Text = None,
     # Aware only: a time without a zone is ambiguous, and a 422 beats guessing.
-    occurred_after: Annotated[AwareDatetime | None, Query(description="At or after (RFC 3339, with zone).")] = None,
-    occurred_before: Annotated[AwareDatetime | None, Query(description="Before (RFC 3339, with zone).")] = None,
+    occurred_after: Annotated[Timestamp | None, Query(description="At or after (RFC 3339, with zone).")] = None,
+    occurred_before: Annotated[Timestamp | None, Query(description="Before (RFC 3339, with zone).")] = None,
 ) -> Page[AuditEventRead]:
     """The organisation's audit events, newest first."""
     filters = AuditFilter(

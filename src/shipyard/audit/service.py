@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import repository
 from shipyard.audit.repository import AuditFilter
@@ -47,29 +47,28 @@ def record(
     return event
 
 
-async def record_auth_failure(
-    sessions: async_sessionmaker[AsyncSession],
+def record_auth_failure(
+    session: AsyncSession,
     reason: str,
     *,
     token_id: str | None = None,
     organization_id: str | None = None,
-) -> None:
-    """Record a refused credential in its own transaction (the request itself will be rolled back)."""
-    async with sessions() as session:
-        event = record(
-            session,
-            None,
-            "auth.token_rejected",
-            target_type="api_token" if token_id else None,
-            target_id=token_id,
-            result=FAILURE,
-            details={"reason": reason},
-            organization_id=organization_id,
-        )
-        # The actor is the presented token (when it could be identified), not the system.
-        event.actor_type = ActorType.TOKEN
-        event.token_id = token_id
-        await session.commit()
+) -> AuditEvent:
+    """Append a refused-credential event; callers commit it in a transaction of its own (the request's rolls back)."""
+    event = record(
+        session,
+        None,
+        "auth.token_rejected",
+        target_type="api_token" if token_id else None,
+        target_id=token_id,
+        result=FAILURE,
+        details={"reason": reason},
+        organization_id=organization_id,
+    )
+    # The actor is the presented token (when it could be identified), not the system.
+    event.actor_type = ActorType.TOKEN
+    event.token_id = token_id
+    return event
 
 
 async def list_events(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, EmailStr
+from pydantic import EmailStr
 
 from shipyard.customers import service as customer_service
 from shipyard.customers.repository import CustomerFilter
@@ -16,6 +16,7 @@ from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.etag import check_if_match, etag_for
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
+from shipyard.kit.types import Timestamp
 from shipyard.models import Customer
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"], responses=problem_responses(401, 403))
@@ -35,10 +36,10 @@ async def list_customers(
     paging: Paging,
     email: Annotated[EmailStr | None, Query(description="Only the customer(s) with this email.")] = None,
     created_after: Annotated[
-        AwareDatetime | None, Query(description="Created at or after (RFC 3339, with a UTC offset).")
+        Timestamp | None, Query(description="Created at or after (RFC 3339, with a UTC offset).")
     ] = None,
     created_before: Annotated[
-        AwareDatetime | None, Query(description="Created before (RFC 3339, with a UTC offset).")
+        Timestamp | None, Query(description="Created before (RFC 3339, with a UTC offset).")
     ] = None,
 ) -> Page[CustomerRead]:
     """The organisation's customers, newest first."""

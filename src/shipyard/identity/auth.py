@@ -58,12 +58,12 @@ async def get_principal(request: Request) -> Principal:
         return outcome
     if outcome is None:
         raise _unauthenticated("Send 'Authorization: Bearer <token>' with an API token.")
-    await audit_service.record_auth_failure(
-        request.app.state.database.writer,
-        outcome.reason,
-        token_id=outcome.token_id,
-        organization_id=outcome.organization_id,
-    )
+    # Its own transaction: the request's will be rolled back, and the refusal must still be recorded.
+    async with request.app.state.database.writer() as session:
+        audit_service.record_auth_failure(
+            session, outcome.reason, token_id=outcome.token_id, organization_id=outcome.organization_id
+        )
+        await session.commit()
     raise ProblemError(
         401,
         "invalid_token",

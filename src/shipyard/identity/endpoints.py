@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from shipyard.identity import repository
 from shipyard.identity import service as identity_service
 from shipyard.identity.auth import Authenticated, TokensWrite
 from shipyard.identity.schemas import MeRead, OrganizationRead, TokenCreate, TokenCreated, TokenRead
@@ -23,7 +22,7 @@ Paging = Annotated[PageParams, Depends(page_params_for("tok"))]
 @router.get("/me", response_model=MeRead)
 async def read_me(principal: Authenticated, session: DBSession) -> MeRead:
     """The authenticated caller, its organisation and its scopes."""
-    organization = await repository.get_organization(session, principal.organization_id)
+    organization = await identity_service.get_organization(session, principal)
     if organization is None:
         raise ResourceNotFoundError("organization", principal.organization_id)
     return MeRead(

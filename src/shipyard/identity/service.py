@@ -145,6 +145,11 @@ async def revoke_token(session: AsyncSession, principal: Principal | None, token
     return token
 
 
+async def get_organization(session: AsyncSession, principal: Principal) -> Organization | None:
+    """The principal's own organisation."""
+    return await repository.get_organization(session, principal.organization_id)
+
+
 async def get_token(session: AsyncSession, principal: Principal, token_id: str) -> ApiToken | None:
     """The principal's organisation's token with this ID."""
     return await repository.get_token(session, principal.organization_id, token_id)

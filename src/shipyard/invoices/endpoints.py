@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, EmailStr
+from pydantic import EmailStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.customers import service as customer_service
@@ -19,6 +19,7 @@ from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.etag import check_if_match, etag_for
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
+from shipyard.kit.types import Timestamp
 from shipyard.models import Customer, Invoice, InvoiceStatus
 
 router = APIRouter(prefix=API_V1, tags=["invoices"], responses=problem_responses(401, 403))
@@ -52,8 +53,8 @@ async def _invoice(session: AsyncSession, principal: Principal, customer_id: str
 
 StatusFilter = Annotated[InvoiceStatus | None, Query(description="Only invoices in this status.")]
 # Aware only: a timestamp without an offset is ambiguous, and the database compares in UTC.
-CreatedAfter = Annotated[AwareDatetime | None, Query(description="Created at or after (RFC 3339, with a UTC offset).")]
-CreatedBefore = Annotated[AwareDatetime | None, Query(description="Created before (RFC 3339, with a UTC offset).")]
+CreatedAfter = Annotated[Timestamp | None, Query(description="Created at or after (RFC 3339, with a UTC offset).")]
+CreatedBefore = Annotated[Timestamp | None, Query(description="Created before (RFC 3339, with a UTC offset).")]
 
 
 @router.get("/invoices", response_model=Page[InvoiceRead], responses=problem_responses(400, 422))

@@ -24,6 +24,11 @@ def _is_json(content_type: str) -> bool:
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
+def _has_nul(scope: Scope) -> bool:
+    query = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
+
+
 class BodyGuardMiddleware:
     """Enforces `max_body_bytes` on every request and JSON bodies under `json_prefixes`."""
 
@@ -34,6 +39,9 @@ class BodyGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the declared size and type, then count what actually arrives."""
+        if scope["type"] == "http" and _has_nul(scope):
+            # PostgreSQL cannot store NUL in text; refuse it at the edge on every engine alike.
+            raise ProblemError(400, "invalid_character", "The URL contains a NUL character.")
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return

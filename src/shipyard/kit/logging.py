@@ -28,6 +28,11 @@ _SECRET_VALUES = (
     ),
     (re.compile(r"(?i)\b((?:set-)?cookie[\"']?\s*[=:]\s*[\"']?)[^\"'\n]+"), r"\1[REDACTED]"),
 )
+# Lower-case substrings without which none of the patterns above can match.
+_MARKERS = (
+    *("shp_", "whsec_", "bearer", "basic", "://"),
+    *("passw", "secret", "apikey", "api_key", "api-key", "token", "cookie"),
+)
 REDACTED = "[REDACTED]"
 # Keys that name a secret but carry something harmless we want to see.
 _ALLOWED_KEYS = frozenset({"token_id", "token_cache_ttl_s", "token_last_used_resolution_s"})
@@ -36,6 +41,10 @@ _ALLOWED_KEYS = frozenset({"token_id", "token_cache_ttl_s", "token_last_used_res
 def scrub(value: Any) -> Any:  # noqa: ANN401 - log values are arbitrary
     """Mask anything that looks like a credential inside `value`."""
     if isinstance(value, str):
+        # Most values hold none of the markers; skip the regexes for them (this runs on every log line).
+        lowered = value.lower()
+        if not any(marker in lowered for marker in _MARKERS):
+            return value
         for pattern, replacement in _SECRET_VALUES:
             value = pattern.sub(replacement, value)
         return value

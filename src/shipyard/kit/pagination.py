@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
@@ -57,10 +57,10 @@ def decode_cursor(cursor: str, prefix: str | None = None) -> str:
     return decoded
 
 
-def page_params_for(prefix: str) -> Callable[..., PageParams]:
+def page_params_for(prefix: str) -> Callable[..., Awaitable[PageParams]]:
     """FastAPI dependency for `limit` and `cursor`; only cursors of the list whose IDs start `prefix_` pass."""
 
-    def dependency(limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> PageParams:
+    async def dependency(limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> PageParams:
         return PageParams(limit=limit, after_id=decode_cursor(cursor, prefix) if cursor else None)
 
     return dependency

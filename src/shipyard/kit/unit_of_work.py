@@ -247,8 +247,10 @@ def _problem_headers(body: bytes) -> list[tuple[bytes, bytes]]:
 def _committing_send(send: Send, holder: SessionHolder) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
-            # Commit before the first byte leaves: a client never sees success for a lost write.
+            # Commit before the first byte leaves: a client never sees success for a lost write. Then
+            # hand the connection back to the pool before the (possibly slow) client reads the body.
             await holder.finish(commit=message["status"] < CLIENT_ERROR)
+            await holder.close()
         await send(message)
 
     return wrapped

@@ -58,9 +58,12 @@ class ShipyardAccessToken(AccessToken):
 
 async def refuse(runtime: Runtime, failure: AuthFailure) -> None:
     """Audit a refused token, as the REST API does (`auth.token_rejected`)."""
-    await audit_service.record_auth_failure(
-        runtime.database.writer, failure.reason, token_id=failure.token_id, organization_id=failure.organization_id
-    )
+    # Its own transaction: the boundary for this event, which outlives the refused call.
+    async with runtime.database.writer() as session:
+        audit_service.record_auth_failure(
+            session, failure.reason, token_id=failure.token_id, organization_id=failure.organization_id
+        )
+        await session.commit()
 
 
 class ShipyardTokenVerifier:

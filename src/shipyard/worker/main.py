@@ -23,15 +23,15 @@ async def serve(settings: Settings, *, work: bool, schedule: bool) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     database = create_database(settings)
-    role = "worker" if work else "scheduler"
+    started, stopping = ("worker_started", "worker_stopping") if work else ("scheduler_started", "scheduler_stopping")
     try:
         async with running(settings, database, work=work, schedule=schedule) as runtime:
             if settings.worker_metrics_port:
                 start_http_server(settings.worker_metrics_port, addr="127.0.0.1", registry=runtime.metrics.registry)
             transport = "in-process (polls the database)" if runtime.local else "redis streams"
-            log.info(f"{role}_started", transport=transport, concurrency=settings.jobs_concurrency)
+            log.info(started, transport=transport, concurrency=settings.jobs_concurrency)
             await stop.wait()
-            log.info(f"{role}_stopping")
+            log.info(stopping)
     finally:
         await database.dispose()
 

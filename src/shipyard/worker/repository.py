@@ -45,7 +45,7 @@ async def take(
     One conditional UPDATE, so two jobs holding the same message (a reclaimed or re-sent one)
     cannot both win. A row whose lease ran out (its worker died) may be taken by any job.
     """
-    result = await session.execute(
+    statement = (
         update(model)
         .where(
             model.id == row_id,
@@ -54,11 +54,10 @@ async def take(
             or_(model.lease_token == token, model.leased_until.is_(None), model.leased_until < now),
         )
         .values(lease_token=mine, leased_until=until, attempts=model.attempts + 1)
-        .execution_options(synchronize_session=False)
+        .returning(model)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult for UPDATE
-        return None
-    return await session.get(model, row_id, populate_existing=True)
+    return (await session.scalars(statement)).one_or_none()
 
 
 async def held(session: AsyncSession, model: type[Work], row_id: str, mine: str) -> Work | None:

@@ -87,7 +87,9 @@ class Runtime:
         """A counted job ended: free its slot and let the relay refill it."""
         if self.local and name in tasks.COUNTED:
             self.in_flight -= 1
-            self._wake.set()
+            # Refill in batches, not one claim transaction per finished job.
+            if self.in_flight <= self.settings.jobs_concurrency // 2:
+                self._wake.set()
 
     def wake(self, request_id: str | None) -> None:
         """After a commit that queued work: relay now rather than at the next poll."""

@@ -7,6 +7,8 @@ Create Date: 2026-11-22
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -20,11 +22,11 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 TZ = sa.DateTime(timezone=True)
 
 
-def _org(nullable: bool = False) -> sa.Column:
+def _org(nullable: bool = False) -> sa.Column[str]:
     return sa.Column("organization_id", sa.String(length=40), nullable=nullable)
 
 
-def _leased_work() -> list[sa.Column]:
+def _leased_work() -> list[sa.Column[Any]]:
     return [
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),

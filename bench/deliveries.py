@@ -1,0 +1,169 @@
+"""Webhook delivery throughput: N events, W `shipyard worker` processes on PostgreSQL, a local receiver.
+
+Run alone (`python bench/deliveries.py --events 10000 --workers 4`) it starts its own PostgreSQL; from
+bench/run.py call `measure(postgres_server, events=..., workers=...)` on the server it already has.
+Every delivery is checked: each event reaches the receiver exactly once and no row is claimed twice.
+Progress is printed every two seconds. Everything listens on 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))  # tests.fixtures: the suite's throwaway servers, receiver and workers
+
+from sqlalchemy import func, select  # noqa: E402 - after the path is set, like the rest
+from tests.fixtures.receiver import Receiver  # noqa: E402
+from tests.fixtures.servers import PostgresServer  # noqa: E402
+from tests.fixtures.workers import processes, start  # noqa: E402
+
+from shipyard.events import service as event_service  # noqa: E402
+from shipyard.identity import service as identity_service  # noqa: E402
+from shipyard.identity.principal import Principal  # noqa: E402
+from shipyard.identity.scopes import ROLE_SCOPES  # noqa: E402
+from shipyard.kit.db import create_database  # noqa: E402
+from shipyard.kit.migrate import upgrade  # noqa: E402
+from shipyard.models import Role, WebhookAttempt, WebhookDelivery  # noqa: E402
+from shipyard.settings import Settings  # noqa: E402
+from shipyard.webhooks import service as webhook_service  # noqa: E402
+from shipyard.webhooks.schemas import WebhookEndpointCreate  # noqa: E402
+from shipyard.webhooks.service import WebhookConfig  # noqa: E402
+
+SQL_DIR = REPO / "deploy" / "postgres"
+DATABASE = "shipyard_deliveries"
+SEED_BATCH = 1000
+TIME_LIMIT_S = 600
+
+
+def phase(message: str) -> None:
+    """A timestamped progress line."""
+    print(f"[deliveries {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def _settings(postgres: PostgresServer, work: Path, *, concurrency: int) -> Settings:
+    return Settings.model_validate(
+        {
+            "env": "test",
+            "data_dir": work,
+            "database_url": postgres.dsn(DATABASE, user="shipyard_app"),
+            "migration_database_url": postgres.dsn(DATABASE, user="shipyard_migrator"),
+            "webhook_allowed_networks": ["127.0.0.0/8"],
+            "jobs_concurrency": concurrency,
+            "jobs_poll_interval_s": 0.1,
+            "db_pool_size": 5,
+            "log_level": "WARNING",
+        }
+    )
+
+
+def _prepare_database(postgres: PostgresServer, settings: Settings) -> None:
+    postgres.psql((SQL_DIR / "01-roles.sql").read_text(encoding="utf-8"))
+    postgres.psql(f"CREATE DATABASE {DATABASE} OWNER shipyard_migrator")
+    postgres.psql((SQL_DIR / "02-grants.sql").read_text(encoding="utf-8"), dbname=DATABASE)
+    upgrade(settings)
+
+
+async def _seed(settings: Settings, url: str, events: int) -> None:
+    database = create_database(settings)
+    try:
+        async with database.writer() as session:
+            user = await identity_service.get_or_create_user(session, "owner@bench.example")
+            organization = await identity_service.create_organization(session, "Bench", slug="bench-deliveries")
+            await identity_service.add_member(session, organization, user, Role.OWNER)
+            owner = Principal(organization.id, user.id, Role.OWNER, ROLE_SCOPES[Role.OWNER])
+            await webhook_service.create(
+                session, owner, WebhookEndpointCreate(url=url, event_types=["*"]), WebhookConfig.from_settings(settings)
+            )
+            await session.commit()
+        for first in range(0, events, SEED_BATCH):
+            async with database.writer() as session:
+                for n in range(first, min(events, first + SEED_BATCH)):
+                    await event_service.emit(session, owner, "customer.updated", {"n": n})
+                await session.commit()
+    finally:
+        await database.dispose()
+
+
+async def _count_done(settings: Settings) -> tuple[int, int, Counter[int]]:
+    database = create_database(settings)
+    try:
+        async with database.reader() as session:
+            done = await session.scalar(select(func.count()).where(WebhookDelivery.status == "succeeded"))
+            attempts = await session.scalar(select(func.count()).select_from(WebhookAttempt))
+            claims = Counter(await session.scalars(select(WebhookDelivery.attempts)))
+    finally:
+        await database.dispose()
+    return int(done or 0), int(attempts or 0), claims
+
+
+async def _run(postgres: PostgresServer, work: Path, *, events: int, workers: int, concurrency: int) -> dict[str, Any]:
+    settings = _settings(postgres, work, concurrency=concurrency)
+    async with Receiver() as receiver:
+        phase(f"seeding {events} events for one endpoint at {receiver.url}")
+        await _seed(settings, receiver.url, events)
+        with processes(settings, work) as started:
+            phase(f"starting {workers} workers")
+            for _ in range(workers):
+                start(started, "worker", settings, work)
+            began = time.monotonic()
+            done = 0
+            while done < events:
+                await asyncio.sleep(2)
+                done, _, _ = await _count_done(settings)
+                elapsed = time.monotonic() - began
+                phase(f"{done}/{events} delivered, {done / elapsed:.0f}/s")
+                if elapsed > TIME_LIMIT_S:
+                    msg = f"only {done} of {events} delivered in {TIME_LIMIT_S} s"
+                    raise RuntimeError(msg)
+            elapsed = time.monotonic() - began
+        done, attempts, claims = await _count_done(settings)
+        seen = Counter(request.webhook_id for request in receiver.requests)
+    result = {
+        "events": events,
+        "workers": workers,
+        "concurrency_per_worker": concurrency,
+        "seconds": round(elapsed, 2),
+        "deliveries_per_s": round(events / elapsed, 1),
+        "received_once_each": len(seen) == events and set(seen.values()) == {1},
+        "claimed_once_each": dict(claims) == {1: events} and attempts == events,
+    }
+    phase(json.dumps(result))
+    return result
+
+
+def measure(
+    postgres: PostgresServer, *, events: int = 10_000, workers: int = 4, concurrency: int = 32
+) -> dict[str, Any]:
+    """Measure on an already running PostgreSQL (bench/run.py's); returns the result row."""
+    with tempfile.TemporaryDirectory(prefix="shipyard-deliveries-") as work:
+        phase("roles, migrations")
+        _prepare_database(postgres, _settings(postgres, Path(work), concurrency=concurrency))
+        return asyncio.run(_run(postgres, Path(work), events=events, workers=workers, concurrency=concurrency))
+
+
+def main() -> int:
+    """Standalone: start PostgreSQL, measure, print the result as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=32, help="jobs at once per worker")
+    args = parser.parse_args()
+    with PostgresServer() as postgres:
+        result = measure(postgres, events=args.events, workers=args.workers, concurrency=args.concurrency)
+    print(json.dumps(result, indent=2))
+    return 0 if result["received_once_each"] and result["claimed_once_each"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
