@@ -130,7 +130,7 @@ def _base_url(settings: Settings, host: str, port: int) -> str:
     """Where the server can be reached: SHIPYARD_PUBLIC_URL when set, else the address it binds."""
     if "public_url" in settings.model_fields_set:
         return settings.public_url.rstrip("/")
-    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - compared, not bound
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104  # nosec B104 - compared, not bound
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
