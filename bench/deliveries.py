@@ -68,7 +68,9 @@ def _settings(postgres: PostgresServer, work: Path, *, concurrency: int) -> Sett
 
 
 def _prepare_database(postgres: PostgresServer, settings: Settings) -> None:
-    postgres.psql((SQL_DIR / "01-roles.sql").read_text(encoding="utf-8"))
+    # bench/run.py's server already has the roles (and its own `shipyard` database); a fresh one does not.
+    if not postgres.psql("SELECT 1 FROM pg_roles WHERE rolname = 'shipyard_app'").strip():
+        postgres.psql((SQL_DIR / "01-roles.sql").read_text(encoding="utf-8"))
     postgres.psql(f"CREATE DATABASE {DATABASE} OWNER shipyard_migrator")
     postgres.psql((SQL_DIR / "02-grants.sql").read_text(encoding="utf-8"), dbname=DATABASE)
     upgrade(settings)
@@ -115,7 +117,7 @@ async def _run(postgres: PostgresServer, work: Path, *, events: int, workers: in
         with processes(settings, work) as started:
             phase(f"starting {workers} workers")
             for _ in range(workers):
-                start(started, "worker", settings, work)
+                await start(started, "worker", settings, work)
             began = time.monotonic()
             done = 0
             while done < events:

@@ -37,11 +37,15 @@ def _redis_settings(settings: Settings, redis: RedisServer, **overrides: object)
     return fast(
         settings,
         redis_url=redis.url(),
+        jobs_embedded=False,  # the test process only produces; the subprocesses work
         jobs_reclaim_idle_s=2.0,
         jobs_poll_interval_s=0.2,
         jobs_queue_lease_s=3.0,
         jobs_run_lease_s=3.0,
         db_pool_size=3,
+        # Room for a loaded machine: a 2 s timeout and four quick attempts could disable the endpoint.
+        webhook_timeout_s=3.0,
+        webhook_retry_schedule_s=[0.0, 0.3, 0.6, 1.2, 2.4, 4.8],
         **overrides,
     )
 
@@ -91,15 +95,15 @@ async def test_a_worker_killed_mid_delivery_is_replaced_and_nothing_is_lost(
     async with Receiver(hold_the_first) as receiver, jobs_app(s) as (app, client):
         tenant, _ = await _setup(client, app, receiver.url)
         with processes(s, tmp_path) as started:
-            start(started, "scheduler", s, tmp_path)
-            doomed = start(started, "worker", s, tmp_path)
+            await start(started, "scheduler", s, tmp_path)
+            doomed = await start(started, "worker", s, tmp_path)
             await _customers(client, tenant, ["a"])
             [held] = await receiver.wait_for(1, timeout=30)
             await _customers(client, tenant, ["b", "c", "d", "e"])
             await _all_succeeded(app, 4)  # the others get through (and are recorded) while the first hangs
             doomed.kill()  # mid-delivery: its lease and its unacknowledged message are left behind
             release.set()
-            start(started, "worker", s, tmp_path)
+            await start(started, "worker", s, tmp_path)
             deliveries = await _all_succeeded(app, 5)
         events = await _event_ids(app)
     seen = Counter(request.webhook_id for request in receiver.requests)
@@ -118,8 +122,8 @@ async def test_events_committed_while_redis_is_down_are_delivered_when_it_return
     async with Receiver() as receiver, jobs_app(s) as (app, client):
         tenant, _ = await _setup(client, app, receiver.url)
         with processes(s, tmp_path) as started:
-            start(started, "scheduler", s, tmp_path)
-            start(started, "worker", s, tmp_path)
+            await start(started, "scheduler", s, tmp_path)
+            await start(started, "worker", s, tmp_path)
             await _customers(client, tenant, ["a", "b"])
             await receiver.wait_for(2, timeout=30)
             redis.crash()
@@ -148,8 +152,8 @@ async def test_queued_deliveries_survive_a_redis_crash(settings: Settings, tmp_p
             redis.restart(crash=True)
             assert await redis_stream_length(redis, s) == (8 if persistent else 0)
             with processes(s, tmp_path) as started:
-                start(started, "scheduler", s, tmp_path)
-                start(started, "worker", s, tmp_path)
+                await start(started, "scheduler", s, tmp_path)
+                await start(started, "worker", s, tmp_path)
                 await _all_succeeded(app, 8)
             events = await _event_ids(app)
     seen = Counter(request.webhook_id for request in receiver.requests)

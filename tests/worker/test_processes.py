@@ -22,11 +22,11 @@ def test_the_module_offers_worker_and_scheduler() -> None:
     assert {command.name for command in worker_cli.registered_commands} == {"worker", "scheduler"}
 
 
-def test_a_worker_and_a_scheduler_stop_cleanly_on_sigterm(settings: Settings, tmp_path: Path) -> None:
+async def test_a_worker_and_a_scheduler_stop_cleanly_on_sigterm(settings: Settings, tmp_path: Path) -> None:
     s = fast(settings)
     with processes(s, tmp_path) as started:
-        worker = start(started, "worker", s, tmp_path)
-        scheduler = start(started, "scheduler", s, tmp_path)
+        worker = await start(started, "worker", s, tmp_path)
+        scheduler = await start(started, "scheduler", s, tmp_path)
         assert worker.stop() == 0
         assert scheduler.stop() == 0
     assert "worker_stopping" in worker.log

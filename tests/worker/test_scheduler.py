@@ -46,9 +46,10 @@ async def test_only_one_of_two_instances_runs_a_job_in_each_slot(settings: Setti
         await a_db.dispose()
         await b_db.dispose()
     assert len({name for name, _ in runs}) == 1  # one instance did all the work; the other waited
-    slots = [slot for _, slot in runs]
-    assert len(slots) == len(set(slots))  # never twice in the same second
-    assert len(slots) >= 3
+    assert len(runs) >= 3
+    # Each run claimed its one-second slot first (the slot's primary key admits one claim), so as
+    # many runs as distinct slots: never twice in the same slot.
+    assert len(runs) == len({r.slot for r in recorded})
     assert {r.holder for r in recorded} == {runs[0][0]}
 
 

@@ -33,7 +33,16 @@ WORKERS = 4
 async def test_ten_thousand_events_reach_the_receiver_exactly_once_with_four_workers(
     settings: Settings, tmp_path: Path
 ) -> None:
-    s = fast(settings, jobs_embedded=False, jobs_poll_interval_s=0.1, jobs_concurrency=32, db_pool_size=5)
+    # Production's timeout and retry schedule: under this load a 2 s timeout would be a test of the machine.
+    s = fast(
+        settings,
+        jobs_embedded=False,
+        jobs_poll_interval_s=0.1,
+        jobs_concurrency=32,
+        db_pool_size=5,
+        webhook_timeout_s=15.0,
+        webhook_retry_schedule_s=Settings().webhook_retry_schedule_s,
+    )
     async with Receiver() as receiver, jobs_app(s) as (app, client):
         tenant = await create_tenant(app, "Acme", "acme")
         created = await client.post(
@@ -48,7 +57,7 @@ async def test_ten_thousand_events_reach_the_receiver_exactly_once_with_four_wor
                 await session.commit()
         with processes(s, tmp_path) as started:
             for _ in range(WORKERS):
-                start(started, "worker", s, tmp_path)
+                await start(started, "worker", s, tmp_path)
             began = time.monotonic()
 
             async def all_done() -> int | None:

@@ -17,6 +17,7 @@ from urllib.parse import SplitResult, urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_PORTS = {"http": 80, "https": 443}
+RESOLVE_TIMEOUT_S = 5.0
 
 
 class UnsafeURLError(ValueError):
@@ -100,8 +101,9 @@ async def _addresses(host: str, port: int) -> list[IPAddress]:
     except ValueError:
         pass
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
+        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError, TimeoutError) as exc:
         raise UnsafeURLError("The URL's host does not resolve.") from exc
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     if not addresses:

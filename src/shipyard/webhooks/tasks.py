@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 log = get_logger("shipyard.webhooks")
 JOB = "webhooks.deliver"
+# The lease outlives the request's timeout by this much, so a slow but live worker is never presumed dead.
+RUN_MARGIN_S = 5.0
 
 
 async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
@@ -41,7 +43,7 @@ async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
             token=token,
             mine=mine,
             now=now,
-            until=now + timedelta(seconds=settings.jobs_run_lease_s),
+            until=now + timedelta(seconds=max(settings.jobs_run_lease_s, settings.webhook_timeout_s + RUN_MARGIN_S)),
         )
         if delivery is None:
             return  # someone else has it (a duplicate or reclaimed message): nothing to do

@@ -56,6 +56,8 @@ class Runtime:
         self.tasks = tasks.register(broker, self)
         self.scheduler: Scheduler | None = None
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._relay_kick_pending = False
         self._stop_receiving = asyncio.Event()
         self._receiving: asyncio.Task[Any] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -95,8 +97,16 @@ class Runtime:
         """After a commit that queued work: relay now rather than at the next poll."""
         if self.local:
             self._wake.set()
-        else:
-            self.spawn(self.enqueue(tasks.RELAY, request_id=request_id))
+        elif not self._relay_kick_pending:
+            # One message at a time is enough: the relay drains everything committed before it runs.
+            self._relay_kick_pending = True
+            self.spawn(self._kick_relay(request_id))
+
+    async def _kick_relay(self, request_id: str | None) -> None:
+        try:
+            await self.enqueue(tasks.RELAY, request_id=request_id)
+        finally:
+            self._relay_kick_pending = False
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run `coroutine` in the background for as long as the runtime lives."""
@@ -107,10 +117,12 @@ class Runtime:
 
     async def pump(self) -> None:
         """The in-process transport's relay loop: woken by commits and finished jobs, else it polls."""
-        while True:
+        while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.jobs_poll_interval_s)
             self._wake.clear()
+            if self._stopping.is_set():
+                return
             try:
                 await relay.relay(self)
             except Exception:  # the database may be away for a moment; poll again
@@ -118,13 +130,14 @@ class Runtime:
 
     async def refresh_metrics(self) -> None:
         """Recompute the outbox gauges now and then."""
-        while True:
+        while not self._stopping.is_set():
             try:
                 async with self.database.reader() as session:
                     await self.metrics.refresh(session)
             except Exception:  # noqa: BLE001 - metrics must never take the process down
                 log.warning("metrics_refresh_failed")
-            await asyncio.sleep(METRICS_REFRESH_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=METRICS_REFRESH_S)
 
     def periodic_jobs(self) -> list[PeriodicJob]:
         """The scheduler's jobs: reminders daily, pruning hourly, and (on Redis) the sweep."""
@@ -148,6 +161,14 @@ class Runtime:
             # Stop taking messages, then give running jobs a moment; the rest stay unacknowledged.
             self._stop_receiving.set()
             await asyncio.wait({self._receiving}, timeout=SHUTDOWN_GRACE_S + 1)
+        # Loops stop between transactions rather than being cancelled inside one: a transaction cut
+        # off mid-way can leave a connection holding row locks that the next statement waits on.
+        self._stopping.set()
+        self._wake.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=SHUTDOWN_GRACE_S)
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

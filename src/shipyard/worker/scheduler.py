@@ -10,6 +10,7 @@ cannot run a job twice in the same slot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -24,6 +25,7 @@ from shipyard.worker import repository
 
 log = get_logger("shipyard.scheduler")
 LEASE = "scheduler"
+RELEASE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +62,24 @@ class Scheduler:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.is_leader = False
         self._last_slot: dict[str, int] = {}
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the current tick, give the lease up, and return from `run_forever`."""
+        self._stop.set()
 
     async def run_forever(self) -> None:
         """Tick until cancelled; give the lease up on the way out."""
         log.info("scheduler_started", holder=self.holder)
         try:
-            while True:
+            while not self._stop.is_set():
                 try:
                     await self.tick()
                 except Exception:  # a failed tick (database down) must not end the scheduler
                     log.exception("scheduler_tick_failed")
                     self.is_leader = False
-                await asyncio.sleep(self.tick_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=self.tick_s)
         finally:
             if self.is_leader:
                 await asyncio.shield(self.release())
@@ -112,7 +120,7 @@ class Scheduler:
     async def release(self) -> None:
         """Give up the lease so that a waiting instance takes over at its next tick."""
         try:
-            async with self.database.writer() as session:
+            async with asyncio.timeout(RELEASE_TIMEOUT_S), self.database.writer() as session:
                 await repository.release_lease(session, LEASE, self.holder)
                 await session.commit()
         except Exception:  # noqa: BLE001 - the lease then simply expires
