@@ -60,6 +60,8 @@ def _base_settings(tmp_path: Path, **overrides: object) -> Settings:
         "data_dir": tmp_path,
         "log_format": "json",
         "token_last_used_resolution_s": 0,
+        # Tests that exercise jobs start them themselves (tests/fixtures/jobs.py, workers.py).
+        "jobs_embedded": False,
     }
     values.update(overrides)
     return Settings.model_validate(values)

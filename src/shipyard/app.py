@@ -17,13 +17,19 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from shipyard.audit.endpoints import router as audit_router
+from shipyard.auth.login_endpoints import router as login_router
+from shipyard.auth.oidc import create_oidc_client
+from shipyard.auth.session_endpoints import router as session_router
+from shipyard.auth.store import create_session_store
 from shipyard.customers.endpoints import router as customers_router
 from shipyard.error_reports.endpoints import router as errors_router
 from shipyard.error_reports.recorder import record_server_error
+from shipyard.events.endpoints import router as events_router
 from shipyard.identity.auth import principal_key
 from shipyard.identity.authenticator import TokenAuthenticator
 from shipyard.identity.endpoints import router as identity_router
 from shipyard.invoices.endpoints import router as invoices_router
+from shipyard.invoices.send_endpoint import router as invoice_send_router
 from shipyard.kit.api import API_V1
 from shipyard.kit.body_guard import BodyGuardMiddleware
 from shipyard.kit.db import Database, create_database
@@ -32,11 +38,14 @@ from shipyard.kit.metrics import HttpMetrics
 from shipyard.kit.openapi import build_openapi
 from shipyard.kit.problems import install_problem_handlers, problem_response
 from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
+from shipyard.kit.rate_limit import create_rate_limiter
 from shipyard.kit.request_context import RequestContextMiddleware
 from shipyard.kit.system import router as system_router
 from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
 from shipyard.mcp.server import mount_mcp
 from shipyard.settings import Settings
+from shipyard.webhooks.endpoints import router as webhooks_router
+from shipyard.worker.runtime import embedded as job_runtime
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -86,10 +95,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ttl_s=settings.token_cache_ttl_s,
             last_used_resolution=timedelta(seconds=settings.token_last_used_resolution_s),
         )
+        # Sign-in: the session store (database, or Valkey/Redis db0), the OIDC client, the rate limiter.
+        app.state.session_store = create_session_store(settings, database)
+        app.state.oidc = create_oidc_client(settings)
+        app.state.rate_limiter = create_rate_limiter(settings)
         try:
-            async with app.state.mcp.session_manager.run():
+            # Jobs stop (draining in-flight work) before the database they use is disposed of.
+            async with app.state.mcp.session_manager.run(), job_runtime(app):
                 yield
         finally:
+            for resource in (app.state.rate_limiter, app.state.oidc, app.state.session_store):
+                if resource is not None:
+                    await resource.aclose()
             await database.dispose()
 
     def current_database() -> Database:
@@ -127,12 +144,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(DBAPIError, _database_error)
-    api_routers = (identity_router, customers_router, invoices_router, audit_router, errors_router)
+    api_routers = (
+        identity_router,
+        customers_router,
+        invoices_router,
+        invoice_send_router,
+        events_router,
+        webhooks_router,
+        audit_router,
+        errors_router,
+    )
     for router in api_routers:
         app.include_router(router)
     # Answers the unit of work gives without routing (idempotent replays) still get a route label.
     app.state.labelled_routes = [route for router in api_routers for route in router.routes]
     app.include_router(system_router)
+    app.include_router(login_router)
+    app.include_router(session_router)
     mount_mcp(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override

@@ -22,6 +22,7 @@ from shipyard.models import ApiToken
 from shipyard.models.base import utcnow
 from shipyard.ops.verify import verify_command
 from shipyard.settings import LogFormat, MissingSettingsError, Settings
+from shipyard.worker.cli import add_commands as add_worker_commands
 
 # Tracebacks never show local variables: those hold settings, URLs with passwords and token secrets.
 app = typer.Typer(
@@ -290,3 +291,6 @@ def main() -> None:
     except MissingSettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+add_worker_commands(app)

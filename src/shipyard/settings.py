@@ -135,6 +135,11 @@ class Settings(BaseSettings):
             missing.append("SHIPYARD_SECRET_KEY (must be at least 32 characters)")
         if not self.database_url:
             missing.append("DATABASE_URL (or SHIPYARD_DATABASE_URL)")
+        if self.oidc_enabled:
+            if self.oidc_client_secret is None or not self.oidc_client_secret.get_secret_value():
+                missing.append("SHIPYARD_OIDC_CLIENT_SECRET")
+            if not (self.oidc_issuer or "").startswith("https://"):
+                missing.append("SHIPYARD_OIDC_ISSUER (must be https)")
         return missing
 
     def require_production_ready(self) -> None:
@@ -200,6 +205,54 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 30.0
     email_from: str = "Shipyard <no-reply@localhost>"
     email_retry_schedule_s: list[float] = Field(default_factory=lambda: [0.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0])
+
+    # --- sign-in (OIDC) and browser sessions ---------------------------------------
+    # Any standard OpenID provider; in production Authentik federating Google, GitHub, Microsoft and
+    # Apple. Unset: browser sign-in is off (API tokens still work).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    # Exact callback URL registered at the provider; None: `<public_url>/api/auth/callback`.
+    oidc_redirect_uri: str | None = None
+    oidc_scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    # Sign-in buttons as `slug=Label` (Authentik source slugs, e.g. `google=Google`). Empty: one
+    # plain "Sign in" button (any standard issuer).
+    oidc_providers: list[str] = Field(default_factory=list)
+    # ID token signature algorithms accepted, whatever the provider's discovery document lists.
+    oidc_id_token_algs: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oidc_leeway_s: int = 60
+    oidc_discovery_ttl_s: int = 3600
+    oidc_http_timeout_s: float = 10.0
+    # A login must come back from the provider within this long.
+    oidc_login_ttl_s: int = 600
+    session_access_ttl_s: int = 15 * 60
+    session_refresh_ttl_s: int = 24 * 3600
+    session_remember_ttl_s: int = 30 * 24 * 3600
+    # Secure `__Host-` cookies. The only exception: development over plain http://localhost.
+    session_cookie_secure: bool = True
+    # Requests per minute per client IP on the login start and the callback.
+    auth_rate_limit_per_minute: int = 5
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether browser sign-in is configured."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @property
+    def effective_oidc_redirect_uri(self) -> str:
+        """The exact redirect URI sent to (and registered at) the provider."""
+        return self.oidc_redirect_uri or f"{self.public_url.rstrip('/')}/api/auth/callback"
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Whether cookies are `Secure` (and `__Host-` prefixed): always, except in development."""
+        return self.is_production or self.session_cookie_secure
+
+    @property
+    def sign_in_buttons(self) -> list[tuple[str | None, str]]:
+        """(provider slug, label) per button; one (None, "Sign in") with a plain issuer."""
+        buttons = [tuple(entry.split("=", 1)) for entry in self.oidc_providers if "=" in entry]
+        return [(slug.strip(), label.strip()) for slug, label in buttons] or [(None, "Sign in")]
 
     @model_validator(mode="after")
     def _refuse_test_only_webhook_settings(self) -> Settings:

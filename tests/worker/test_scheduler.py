@@ -66,11 +66,13 @@ async def test_a_minutely_job_runs_once_in_its_minute_with_two_instances(setting
     try:
         a = Scheduler(a_db, [minutely("a")], lease_s=0.3, tick_s=0.05, holder="a")
         b = Scheduler(b_db, [minutely("b")], lease_s=0.3, tick_s=0.05, holder="b")
-        now = datetime.now(UTC)
+        # Ten seconds into a minute, so that both ticks fall in the same minute whatever the clock
+        # says (the lease and the slot both follow the `now` passed in).
+        now = datetime.now(UTC).replace(second=10, microsecond=0)
         # Even if both led at once (as after a long pause), the slot's record admits one run.
         assert await a.tick(now) == ["test.minutely"]
         b._last_slot.clear()
-        await asyncio.sleep(0.35)  # a's lease expires: b becomes the leader in the same minute
+        # a's 0.3 s lease has expired by b's tick: b becomes the leader in the same minute.
         assert await b.tick(now + timedelta(seconds=0.35)) == []
         assert b.is_leader
     finally:

@@ -2,43 +2,44 @@
 
 from shipyard.models.api_token import ApiToken
 from shipyard.models.audit_event import AuditEvent
+from shipyard.models.auth_session import AuthSession, AuthSessionToken, LoginAttempt
 from shipyard.models.base import Base
 from shipyard.models.customer import Customer
+from shipyard.models.email_message import EmailMessage
 from shipyard.models.error_report import ErrorReport
+from shipyard.models.event import Event
 from shipyard.models.idempotency_key import IdempotencyKey
 from shipyard.models.invoice import Invoice, InvoiceStatus
+from shipyard.models.job_lease import JobLease, JobRun
+from shipyard.models.leased import WorkStatus
 from shipyard.models.membership import Membership, Role
 from shipyard.models.organization import Organization
 from shipyard.models.user import User
+from shipyard.models.user_identity import UserIdentity
+from shipyard.models.webhook_delivery import WebhookAttempt, WebhookDelivery
+from shipyard.models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "AuthSession",
+    "AuthSessionToken",
     "Base",
     "Customer",
+    "EmailMessage",
     "ErrorReport",
+    "Event",
     "IdempotencyKey",
     "Invoice",
     "InvoiceStatus",
+    "JobLease",
+    "JobRun",
+    "LoginAttempt",
     "Membership",
     "Organization",
     "Role",
     "User",
-]
-
-# --- jobs, webhooks and email (issue 4)
-from shipyard.models.email_message import EmailMessage
-from shipyard.models.event import Event
-from shipyard.models.job_lease import JobLease, JobRun
-from shipyard.models.leased import WorkStatus
-from shipyard.models.webhook_delivery import WebhookAttempt, WebhookDelivery
-from shipyard.models.webhook_endpoint import WebhookEndpoint
-
-__all__ += [
-    "EmailMessage",
-    "Event",
-    "JobLease",
-    "JobRun",
+    "UserIdentity",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
