@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE :=
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help run test lint test-sqlite test-postgres bench install test-deps clean
+.PHONY: help run idp test lint test-sqlite test-postgres bench install test-deps clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ run: install ## Migrate ./var/shipyard.db and start Shipyard on http://127.0.0.1
 	$(BIN)/shipyard migrate
 	$(BIN)/shipyard serve
 
+idp: install ## Run a local OpenID provider on http://127.0.0.1:9400 so that `make run` can sign people in
+	@bash scripts/dev-idp.sh
+
 test-deps: ## Install the Debian packages the test servers need (as root)
 	@bash scripts/install-test-deps.sh
 
@@ -42,7 +45,7 @@ lint: install ## ruff, ruff format, mypy --strict and bandit
 	$(BIN)/mypy
 	$(BIN)/bandit -q -ll -r src
 
-test-sqlite: install
+test-sqlite: install test-deps
 	SHIPYARD_TEST_DB=sqlite $(BIN)/pytest
 
 test-postgres: install test-deps

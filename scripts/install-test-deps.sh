@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs (real PostgreSQL, Redis,
-# PgBouncer, Caddy and wrk servers), but only those that are missing.
+# PgBouncer, Caddy and wrk servers; Node.js for the test OpenID provider;
+# Chromium for the browser test; fail2ban-regex for the fail2ban filter), but
+# only those that are missing.
 #
 # Quiet when everything is present. As non-root it only reports what is
 # missing and exits 1, so CI and developers get a clear instruction instead of
@@ -34,8 +36,21 @@ have_cmd redis-server || missing+=(redis-server)
 have_cmd pgbouncer || missing+=(pgbouncer)
 have_cmd caddy || missing+=(caddy)
 have_cmd wrk || missing+=(wrk)
+have_cmd node || missing+=(nodejs)
+have_cmd npm || missing+=(npm)
+have_cmd chromium || missing+=(chromium)
+have_cmd fail2ban-regex || missing+=(fail2ban)
+
+node_too_old() {
+    # tests/oidc_provider pins oidc-provider 9, which needs Node.js >= 20.19 (Debian 12's nodejs is 18).
+    have_cmd node && ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
 
 if ((${#missing[@]} == 0)); then
+    if node_too_old; then
+        echo "install-test-deps: Node.js >= 20.19 is needed for tests/oidc_provider; found $(node --version)" >&2
+        exit 1
+    fi
     exit 0
 fi
 

@@ -13,6 +13,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from shipyard.email import service as email_service
+from shipyard.email import tasks as email_tasks
 from shipyard.kit.logging import configure_logging
 from shipyard.models import EmailMessage
 from shipyard.settings import Settings
@@ -175,3 +177,19 @@ async def test_without_an_smtp_host_the_message_is_logged_not_sent(settings: Set
     [logged] = [line for line in lines if line.get("event") == "email_logged_not_sent"]
     assert logged["to"] == "ada@example.com"
     assert "Total: 360.00 EUR" in logged["text"]
+
+
+async def test_a_backlog_larger_than_a_batch_is_reminded_in_full_batch_by_batch(
+    mailing: tuple[FastAPI, httpx.AsyncClient, Tenant], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, client, tenant = mailing
+    monkeypatch.setattr(email_service, "REMINDER_BATCH", 2)
+    yesterday = date.today() - timedelta(days=1)  # noqa: DTZ011 - due dates are calendar dates
+    for _ in range(5):  # three batches: 2, 2 and 1
+        await _invoice(client, tenant, finalize=True, due=yesterday)
+    runtime = runtime_of(app)
+    assert await email_tasks.reminders(runtime) == 5
+    assert await email_tasks.reminders(runtime) == 0  # the same day again: every invoice was reminded
+    async with app.state.database.reader() as session:
+        kinds = list(await session.scalars(select(EmailMessage.kind)))
+    assert kinds == ["invoice_reminder"] * 5

@@ -61,20 +61,21 @@ async def send_invoice(
     return message
 
 
-async def queue_reminders(session: AsyncSession, today: date) -> int:
-    """Queue one reminder per overdue open invoice for `today`; a second run the same day adds none."""
+async def queue_reminder_batch(session: AsyncSession, today: date, after_id: str | None) -> tuple[int, str | None]:
+    """Queue reminders for the next batch of overdue open invoices after `after_id`.
+
+    Returns how many were queued and where the next batch starts (None when this was the last). The
+    caller commits each batch, so a large backlog never holds one long transaction and its locks.
+    A second run the same day queues none: each reminder carries a per-invoice, per-day dedupe key.
+    """
     queued = 0
-    after_id: str | None = None
-    while True:
-        rows = await repository.overdue_invoices(session, today, limit=REMINDER_BATCH, after_id=after_id)
-        for invoice, customer in rows:
-            draft = invoice_email(invoice, customer, reminder=True)
-            key = f"reminder:{invoice.id}:{today.isoformat()}"
-            if await queue(session, draft, organization_id=invoice.organization_id, dedupe_key=key):
-                queued += 1
-        if len(rows) < REMINDER_BATCH:
-            return queued
-        after_id = rows[-1][0].id
+    rows = await repository.overdue_invoices(session, today, limit=REMINDER_BATCH, after_id=after_id)
+    for invoice, customer in rows:
+        draft = invoice_email(invoice, customer, reminder=True)
+        key = f"reminder:{invoice.id}:{today.isoformat()}"
+        if await queue(session, draft, organization_id=invoice.organization_id, dedupe_key=key):
+            queued += 1
+    return queued, (rows[-1][0].id if len(rows) == REMINDER_BATCH else None)
 
 
 async def notify_endpoint_disabled(session: AsyncSession, organization_id: str, url: str, reason: str) -> int:

@@ -76,8 +76,13 @@ def _settle(message: EmailMessage, error: str | None, schedule: list[float]) -> 
 async def reminders(runtime: Runtime) -> int:
     """Queue today's reminders for overdue open invoices (once per invoice per day)."""
     with job_context("email.reminders", None):
-        async with runtime.database.writer() as session:
-            queued = await email_service.queue_reminders(session, utcnow().date())
-            await session.commit()
+        today, queued, after_id = utcnow().date(), 0, None
+        while True:  # a transaction per batch: a large backlog holds no long-lived locks
+            async with runtime.database.writer() as session:
+                batch, after_id = await email_service.queue_reminder_batch(session, today, after_id)
+                await session.commit()
+            queued += batch
+            if after_id is None:
+                break
         log.info("invoice_reminders_queued", count=queued)
         return queued
