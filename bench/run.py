@@ -1,7 +1,9 @@
 """`make bench`: Shipyard under gunicorn on PostgreSQL, measured with wrk against a bare FastAPI ceiling.
 
 Phases: a throwaway PostgreSQL; roles, schema and seed data; the hello-world ceiling; each Shipyard
-route; then a table with the issue's targets, also written to bench/results/latest.json.
+route; webhook delivery throughput (bench/deliveries.py: `shipyard worker` processes draining
+10,000 events to a local receiver); then a table with the issue's targets, also written to
+bench/results/latest.json.
 Everything listens on 127.0.0.1, every step has a time limit, and everything started here is
 stopped on the way out, on errors and Ctrl-C included.
 """
@@ -30,7 +32,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))  # tests.fixtures.servers, the suite's throwaway PostgreSQL
 
-import seed  # noqa: E402 - a sibling module of this script, importable once the path is set
+import deliveries  # noqa: E402 - a sibling module of this script, importable once the path is set
+import seed  # noqa: E402 - same
 from gunicorn_process import Gunicorn  # noqa: E402 - same
 from procstat import tree_cpu_seconds  # noqa: E402 - same
 from profiling import profile_workers  # noqa: E402 - same
@@ -210,7 +213,14 @@ def parse_args() -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="an extra setting for the Shipyard server, to try a change (e.g. SHIPYARD_DB_POOL_SIZE=20)",
     )
-    parser.add_argument("--time-limit", type=int, default=900, help="abort the whole run after this many seconds")
+    parser.add_argument(
+        "--delivery-events",
+        type=int,
+        default=10_000,
+        help="events for the webhook delivery phase (0 skips it)",
+    )
+    parser.add_argument("--delivery-workers", type=int, default=4, help="`shipyard worker` processes for it")
+    parser.add_argument("--time-limit", type=int, default=1500, help="abort the whole run after this many seconds")
     return parser.parse_args()
 
 
@@ -272,6 +282,31 @@ def run_shipyard(
     return results, checks
 
 
+def run_deliveries(args: argparse.Namespace, postgres: PostgresServer) -> dict[str, Any] | None:
+    """Webhook deliveries per second: worker processes drain the outbox to a receiver on loopback."""
+    if args.delivery_events <= 0:
+        return None
+    phase(f"webhook deliveries: {args.delivery_events} events, {args.delivery_workers} workers (bench/deliveries.py)")
+    result = deliveries.measure(postgres, events=args.delivery_events, workers=args.delivery_workers)
+    if not (result["received_once_each"] and result["claimed_once_each"]):
+        # Not a throughput figure if work was duplicated or lost.
+        msg = f"the delivery run lost or duplicated work: {result}"
+        raise RuntimeError(msg)
+    return result
+
+
+def print_deliveries(result: dict[str, Any] | None) -> None:
+    """One line under the table."""
+    if result is None:
+        return
+    print(
+        f"webhook deliveries: {result['deliveries_per_s']:,.0f}/s ({result['events']:,} events in "
+        f"{result['seconds']:.1f} s, {result['workers']} workers x {result['concurrency_per_worker']} jobs, "
+        "each event received once, each row claimed once)"
+    )
+    print()
+
+
 def main() -> int:
     """Run every phase; exit 0 when the bench ran (whatever the verdicts), non-zero on a failure."""
     args = parse_args()
@@ -295,9 +330,11 @@ def main() -> int:
         seeded = seed.prepare(postgres, customers=args.customers, invoices=args.invoices)
         ceiling = run_ceiling(args, work, postgres)
         results, checks = run_shipyard(args, work, postgres, seeded, ceiling)
+        delivery = run_deliveries(args, postgres)
         phase("stopping PostgreSQL")
     results.insert(0, ceiling)
     print_table(results)
+    print_deliveries(delivery)
     report = {
         "started_at": started.isoformat(),
         "git_commit": _git_commit(),
@@ -310,6 +347,7 @@ def main() -> int:
         "settings": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items() if k != "profile"},
         "checks": checks,
         "results": [asdict(r) for r in results],
+        "deliveries": delivery,
     }
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     phase(f"results written to {(RESULTS / 'latest.json').relative_to(REPO)}")

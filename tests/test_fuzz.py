@@ -1,16 +1,18 @@
 """Schemathesis against the app's own /openapi.json: no 5xx, and every response matches the schema.
 
 One test per operation of the spec (schemathesis's coverage and fuzzing phases, positive and
-negative data), with an all-scopes token, on a database seeded with real customers, invoices and a
-spare token, so that item paths reach real objects as well as missing ones.
+negative data), with an all-scopes token, on a database seeded with real customers, invoices, a
+spare token, and webhook endpoints with deliveries, so that item paths reach real objects as well
+as missing ones. Jobs do not run here, so nothing is ever sent to the endpoints.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -52,6 +54,7 @@ class Seed:
     customer_ids: list[str]
     invoices: list[tuple[str, str]]  # (customer_id, invoice_id)
     spare_token_id: str
+    deliveries: list[tuple[str, str]] = field(default_factory=list)  # (endpoint_id, delivery_id)
 
 
 def _tokens(settings: Settings) -> tuple[str, str]:
@@ -102,7 +105,23 @@ def _seed_objects(app: Any, token: str, spare_token_id: str) -> Seed:
                     )
                     assert finalized.status_code == 200, finalized.text
                 seed.invoices.append((customer_id, invoice_id))
+        _seed_webhooks(http, headers, seed)
     return seed
+
+
+def _seed_webhooks(http: Any, headers: dict[str, str], seed: Seed) -> None:
+    """Two endpoints (on a loopback port nobody listens on), each with a pending ping delivery."""
+    for number in range(2):
+        endpoint = http.post(
+            "/api/v1/webhook-endpoints",
+            json={"url": f"http://127.0.0.1:9/hooks/{number}", "event_types": ["*"]},
+            headers=headers,
+        )
+        assert endpoint.status_code == 201, endpoint.text
+        endpoint_id = endpoint.json()["id"]
+        ping = http.post(f"/api/v1/webhook-endpoints/{endpoint_id}/test", headers=headers)
+        assert ping.status_code == 202, ping.text
+        seed.deliveries.append((endpoint_id, ping.json()["id"]))
 
 
 def _spec() -> dict[str, Any]:
@@ -133,8 +152,16 @@ def flatmap_path_parameters(_context: Any, path_parameters: dict[str, Any]) -> A
     if seed is None or not path_parameters:
         return st.just(path_parameters)
     real_paths = [
-        {"customer_id": customer_id, "invoice_id": invoice_id, "token_id": seed.spare_token_id}
-        for customer_id, invoice_id in seed.invoices
+        {
+            "customer_id": customer_id,
+            "invoice_id": invoice_id,
+            "token_id": seed.spare_token_id,
+            "endpoint_id": endpoint_id,
+            "delivery_id": delivery_id,
+        }
+        for (customer_id, invoice_id), (endpoint_id, delivery_id) in zip(
+            seed.invoices, itertools.cycle(seed.deliveries), strict=False
+        )
     ]
     real = st.sampled_from(real_paths).map(
         lambda ids: {**path_parameters, **{k: ids[k] for k in path_parameters if k in ids}}
@@ -177,10 +204,16 @@ async def test_a_nul_character_is_a_client_error(client: httpx.AsyncClient, tena
 
 
 @pytest.fixture
-def fuzz_seed(settings: Settings) -> Iterator[tuple[Any, Seed]]:
+def fuzz_settings(settings: Settings) -> Settings:
+    """The test's database; webhook endpoints on loopback are allowed (jobs are off: nothing is sent)."""
+    return settings.model_copy(update={"webhook_allowed_networks": ["127.0.0.0/8"]})
+
+
+@pytest.fixture
+def fuzz_seed(fuzz_settings: Settings) -> Iterator[tuple[Any, Seed]]:
     """A fresh app on a seeded database; schemathesis's ASGI transport runs its lifespan."""
-    token, spare_token_id = _tokens(settings)
-    app = create_app(settings)
+    token, spare_token_id = _tokens(fuzz_settings)
+    app = create_app(fuzz_settings)
     try:
         seed = _seed_objects(app, token, spare_token_id)
         _current["seed"] = seed

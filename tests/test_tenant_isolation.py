@@ -14,7 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
+from sqlalchemy import func, select
 
+from shipyard.auth.store import NewSession
+from shipyard.models import EmailMessage
+from shipyard.settings import Settings
 from tests.fixtures.billing import act, create_customer, create_invoice, invoice_body
 from tests.fixtures.tenants import Tenant, issue_token
 
@@ -22,8 +26,20 @@ CUSTOMER = "/api/v1/customers/{customer_id}"
 INVOICES = f"{CUSTOMER}/invoices"
 INVOICE = f"{INVOICES}/{{invoice_id}}"
 TOKEN = "/api/v1/tokens/{token_id}"
+ENDPOINT = "/api/v1/webhook-endpoints/{endpoint_id}"
+DELIVERIES = f"{ENDPOINT}/deliveries"
+DELIVERY = f"{DELIVERIES}/{{delivery_id}}"
 # IDs of the right shape that no tenant has.
-MISSING = {"customer_id": f"cus_{'0' * 26}", "invoice_id": f"inv_{'0' * 26}", "token_id": f"tok_{'0' * 26}"}
+MISSING = {
+    "customer_id": f"cus_{'0' * 26}",
+    "invoice_id": f"inv_{'0' * 26}",
+    "token_id": f"tok_{'0' * 26}",
+    "endpoint_id": f"we_{'0' * 26}",
+    "delivery_id": f"whd_{'0' * 26}",
+    "session_id": f"ses_{'0' * 26}",
+}
+# (parent, child) path parameters: a route naming both must check that the child belongs to the parent.
+NESTED = (("customer_id", "invoice_id"), ("endpoint_id", "delivery_id"))
 
 
 @dataclass(frozen=True)
@@ -54,26 +70,75 @@ ROUTES = [
     Route("POST", f"{INVOICE}/finalize"),
     Route("POST", f"{INVOICE}/pay", invoice_status="open"),
     Route("POST", f"{INVOICE}/void", invoice_status="open"),
+    Route("POST", f"{INVOICE}/send", invoice_status="open", ok={202}),
     Route("GET", TOKEN),
     Route("DELETE", TOKEN),
+    Route("GET", ENDPOINT),
+    Route("PATCH", ENDPOINT, {"description": "Edited by a stranger"}),
+    Route("DELETE", ENDPOINT, ok={204}),
+    Route("POST", f"{ENDPOINT}/rotate-secret"),
+    Route("POST", f"{ENDPOINT}/test", ok={202}),
+    Route("GET", DELIVERIES),
+    Route("GET", DELIVERY),
+    Route("POST", f"{DELIVERY}/redeliver", ok={202}),
+    # Sessions belong to a person: another organisation's member is a stranger to them too.
+    Route("DELETE", "/api/v1/me/sessions/{session_id}", ok={204}),
 ]
 
 
 @dataclass
 class World:
-    """One tenant's objects: a customer with a draft and an open invoice, and a spare token."""
+    """One tenant's objects: a customer with a draft and an open invoice, a spare token, and a webhook
+    endpoint with one (pending) delivery."""
 
+    app: Any
     tenant: Tenant
     customer: dict[str, Any]
     invoices: dict[str, dict[str, Any]]
     token_id: str
+    endpoint: dict[str, Any]
+    delivery: dict[str, Any]
+    session_id: str
 
     def ids(self, route: Route) -> dict[str, str]:
         return {
             "customer_id": self.customer["id"],
             "invoice_id": self.invoices[route.invoice_status]["id"],
             "token_id": self.token_id,
+            "endpoint_id": self.endpoint["id"],
+            "delivery_id": self.delivery["id"],
+            "session_id": self.session_id,
         }
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values only this tenant's owner may ever read."""
+        return (
+            self.customer["name"],
+            self.customer["email"],
+            self.invoices["draft"]["memo"],
+            self.endpoint["url"],
+            self.endpoint["secret"],
+        )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Webhook endpoints on loopback are allowed (nothing is delivered: jobs do not run in these tests)."""
+    return settings.model_copy(update={"webhook_allowed_networks": ["127.0.0.0/8"]})
+
+
+async def _endpoint_with_a_delivery(client: httpx.AsyncClient, tenant: Tenant) -> tuple[dict[str, Any], dict[str, Any]]:
+    body = {
+        "url": f"http://127.0.0.1:9/hooks/{tenant.slug}-private-path",
+        "event_types": ["invoice.paid"],
+        "description": f"private endpoint of {tenant.slug}",
+    }
+    endpoint = await client.post("/api/v1/webhook-endpoints", json=body, headers=tenant.headers)
+    assert endpoint.status_code == 201, endpoint.text
+    ping = await client.post(f"/api/v1/webhook-endpoints/{endpoint.json()['id']}/test", headers=tenant.headers)
+    assert ping.status_code == 202, ping.text
+    return endpoint.json(), ping.json()
 
 
 async def _world(app: Any, client: httpx.AsyncClient, tenant: Tenant) -> World:
@@ -82,13 +147,34 @@ async def _world(app: Any, client: httpx.AsyncClient, tenant: Tenant) -> World:
     opened = await create_invoice(client, tenant, customer["id"])
     opened = (await act(client, tenant, opened, "finalize")).json()
     _, token_id = await issue_token(app, tenant, ["customers:read"])
-    return World(tenant, customer, {"draft": draft, "open": opened}, token_id)
+    endpoint, delivery = await _endpoint_with_a_delivery(client, tenant)
+    session_id = await _browser_session(app, tenant)
+    return World(app, tenant, customer, {"draft": draft, "open": opened}, token_id, endpoint, delivery, session_id)
+
+
+async def _browser_session(app: Any, tenant: Tenant) -> str:
+    """The owner signed in with a browser (sessions belong to a person, within their organisation)."""
+    async with app.state.database.writer() as db:
+        new = NewSession(
+            tenant.user_id, tenant.organization_id, "google", None, None, remember=False, id_token_hint=None
+        )
+        issued = await app.state.session_store.create_session(db, new)
+        await db.commit()
+    return issued.session_id
+
+
+async def _emails(world: World) -> int:
+    """Emails queued for the tenant (the API lists none, but `POST .../send` queues one)."""
+    async with world.app.state.database.reader() as session:
+        query = select(func.count()).where(EmailMessage.organization_id == world.tenant.organization_id)
+        return int(await session.scalar(query) or 0)
 
 
 async def _snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     """Everything the owner can see of its world (minus token usage stamps, which their own reads move)."""
     headers = world.tenant.headers
     customer = f"/api/v1/customers/{world.customer['id']}"
+    endpoint = f"/api/v1/webhook-endpoints/{world.endpoint['id']}"
     views: dict[str, Any] = {}
     for name, path in {
         "customer": customer,
@@ -96,11 +182,19 @@ async def _snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "invoices": "/api/v1/invoices",
         "customer_invoices": f"{customer}/invoices",
         **{status: f"{customer}/invoices/{inv['id']}" for status, inv in world.invoices.items()},
+        "endpoint": endpoint,
+        "endpoints": "/api/v1/webhook-endpoints",
+        "deliveries": f"{endpoint}/deliveries",
+        "delivery": f"{endpoint}/deliveries/{world.delivery['id']}",
+        "events": "/api/v1/events",
+        "audit_events": "/api/v1/audit-events?limit=100",
+        "sessions": "/api/v1/me/sessions",
     }.items():
         response = await client.get(path, headers=headers)
         views[name] = (response.status_code, response.json())
     token = (await client.get(f"/api/v1/tokens/{world.token_id}", headers=headers)).json()
     views["token"] = {k: v for k, v in token.items() if not k.startswith("last_used")}
+    views["emails"] = await _emails(world)
     return views
 
 
@@ -137,7 +231,7 @@ async def test_another_tenants_object_is_404_and_untouched(
     assert response.json()["code"] == "resource_not_found"
     # Indistinguishable from an ID nobody has: nothing about B's object leaks, not even that it exists.
     assert _normalised(response, theirs.ids(route)) == _normalised(never_existed, MISSING)
-    for secret in (theirs.customer["name"], theirs.customer["email"], theirs.invoices["draft"]["memo"]):
+    for secret in theirs.secrets:
         assert secret not in response.text
     assert (await _snapshot(client, theirs), await _snapshot(client, mine)) == before
 
@@ -146,17 +240,21 @@ async def test_another_tenants_object_is_404_and_untouched(
     assert own.status_code in route.ok, own.text
 
 
-@pytest.mark.parametrize("route", [r for r in ROUTES if "{invoice_id}" in r.template], ids=lambda r: r.id)
-@pytest.mark.parametrize("mix", ["my-customer-their-invoice", "their-customer-my-invoice"])
-async def test_mixing_one_tenants_customer_with_anothers_invoice_is_404(
-    client: httpx.AsyncClient, worlds: tuple[World, World], route: Route, mix: str
+NESTED_ROUTES = [
+    (route, parent, child) for route in ROUTES for parent, child in NESTED if f"{{{child}}}" in route.template
+]
+
+
+@pytest.mark.parametrize(("route", "parent", "child"), NESTED_ROUTES, ids=[route.id for route, _, _ in NESTED_ROUTES])
+@pytest.mark.parametrize("mix", ["my-parent-their-child", "their-parent-my-child"])
+async def test_mixing_one_tenants_parent_with_anothers_child_is_404(
+    client: httpx.AsyncClient, worlds: tuple[World, World], route: Route, parent: str, child: str, mix: str
 ) -> None:
+    """A customer with another tenant's invoice, an endpoint with another tenant's delivery."""
     mine, theirs = worlds
     ids = mine.ids(route)
-    if mix == "my-customer-their-invoice":
-        ids["invoice_id"] = theirs.ids(route)["invoice_id"]
-    else:
-        ids["customer_id"] = theirs.customer["id"]
+    swapped = child if mix == "my-parent-their-child" else parent
+    ids[swapped] = theirs.ids(route)[swapped]
     before = (await _snapshot(client, theirs), await _snapshot(client, mine))
 
     response = await _call(client, mine.tenant, route, ids)
@@ -167,9 +265,14 @@ async def test_mixing_one_tenants_customer_with_anothers_invoice_is_404(
 
 async def test_lists_never_include_another_tenants_rows(client: httpx.AsyncClient, worlds: tuple[World, World]) -> None:
     mine, theirs = worlds
-    their_ids = {theirs.customer["id"], theirs.token_id, theirs.tenant.token_id} | {
-        invoice["id"] for invoice in theirs.invoices.values()
-    }
+    their_ids = {
+        theirs.customer["id"],
+        theirs.token_id,
+        theirs.tenant.token_id,
+        theirs.endpoint["id"],
+        theirs.delivery["id"],
+        theirs.delivery["event_id"],
+    } | {invoice["id"] for invoice in theirs.invoices.values()}
     queries = [
         ("/api/v1/customers", {}),
         ("/api/v1/customers", {"email": theirs.customer["email"]}),
@@ -180,6 +283,10 @@ async def test_lists_never_include_another_tenants_rows(client: httpx.AsyncClien
         ("/api/v1/tokens", {}),
         ("/api/v1/audit-events", {"limit": 100}),
         ("/api/v1/audit-events", {"target_id": theirs.customer["id"]}),
+        ("/api/v1/audit-events", {"target_id": theirs.endpoint["id"]}),
+        ("/api/v1/webhook-endpoints", {}),
+        ("/api/v1/events", {}),
+        ("/api/v1/events", {"type": "ping"}),
     ]
     for path, params in queries:
         response = await client.get(path, params=params, headers=mine.tenant.headers)
@@ -187,11 +294,15 @@ async def test_lists_never_include_another_tenants_rows(client: httpx.AsyncClien
         text = response.text
         leaked = [value for value in their_ids if value in text]
         assert leaked == [], (path, params, leaked)
-        assert theirs.customer["email"] not in text
+        assert [secret for secret in theirs.secrets if secret in text] == []
         assert theirs.tenant.organization_id not in text
     # The control: my own lists do show my rows.
     mine_listed = (await client.get("/api/v1/invoices", headers=mine.tenant.headers)).json()["data"]
     assert {invoice["id"] for invoice in mine_listed} == {invoice["id"] for invoice in mine.invoices.values()}
+    my_endpoints = (await client.get("/api/v1/webhook-endpoints", headers=mine.tenant.headers)).json()["data"]
+    assert [endpoint["id"] for endpoint in my_endpoints] == [mine.endpoint["id"]]
+    my_events = (await client.get("/api/v1/events", headers=mine.tenant.headers)).json()["data"]
+    assert mine.delivery["event_id"] in {event["id"] for event in my_events}
 
 
 def _api_routes_with_parameters(app: FastAPI) -> set[tuple[str, str]]:

@@ -44,6 +44,8 @@ def fuzzed_calls(foreign: Seeded) -> list[tuple[str, dict[str, Any]]]:
         ("org_overview", {}),
         ("org_overview", {"unexpected": "x"}),
         ("receivables_aging", {}),
+        ("queue_depth", {}),
+        ("queue_depth", {"limit": -1, "organization_id": foreign.tenant.organization_id}),
         ("drop_everything", {}),
     ]
     calls += [("search_customers", {"query": value}) for value in [*ODD_TEXT, *ids]]

@@ -27,6 +27,7 @@ TOOLS = {
     "receivables_aging",
     "recent_audit_events",
     "recent_errors",
+    "queue_depth",
 }
 INITIALIZE = {
     "jsonrpc": "2.0",

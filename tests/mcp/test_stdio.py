@@ -17,6 +17,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from sqlalchemy import select
 
+from shipyard.mcp.tools import DESCRIPTIONS
 from shipyard.models import AuditEvent
 from shipyard.settings import Settings
 from tests.fixtures.seed import Seeded
@@ -77,7 +78,7 @@ async def run_to_exit(settings: Settings, token: str) -> tuple[int, str]:
 async def test_stdio_lists_every_tool_read_only(settings: Settings, tenant: Tenant, mode: str) -> None:
     async with stdio_session(settings, tenant.token, mode) as client:
         tools = (await client.list_tools()).tools
-    assert len(tools) == 7
+    assert {tool.name for tool in tools} == set(DESCRIPTIONS)
     for tool in tools:
         wire = tool.model_dump(by_alias=True, exclude_none=True)
         assert wire["annotations"]["readOnlyHint"] is True

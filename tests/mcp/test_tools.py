@@ -158,6 +158,7 @@ async def test_the_other_organisation_sees_only_its_own_data_on_every_tool(
         ("receivables_aging", {}),
         ("recent_audit_events", {"limit": 100}),
         ("recent_errors", {"limit": 100}),
+        ("queue_depth", {}),
     ]
     async with mcp_session(base_url, globex.tenant.token) as client:
         answers = [await call(client, tool, arguments) for tool, arguments in calls]

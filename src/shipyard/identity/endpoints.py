@@ -1,4 +1,4 @@
-"""Routes for API tokens and `/me`."""
+"""Routes for API tokens (`/api/v1/me` lives with the sessions: auth/session_endpoints.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from shipyard.identity import service as identity_service
-from shipyard.identity.auth import Authenticated, TokensWrite
-from shipyard.identity.schemas import MeRead, OrganizationRead, TokenCreate, TokenCreated, TokenRead
+from shipyard.identity.auth import TokensWrite
+from shipyard.identity.schemas import TokenCreate, TokenCreated, TokenRead
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import DBSession
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
@@ -17,22 +17,6 @@ from shipyard.kit.problems import ResourceNotFoundError, problem_responses
 
 router = APIRouter(prefix=API_V1, tags=["identity"], responses=problem_responses(401))
 Paging = Annotated[PageParams, Depends(page_params_for("tok"))]
-
-
-@router.get("/me", response_model=MeRead)
-async def read_me(principal: Authenticated, session: DBSession) -> MeRead:
-    """The authenticated caller, its organisation and its scopes."""
-    organization = await identity_service.get_organization(session, principal)
-    if organization is None:
-        raise ResourceNotFoundError("organization", principal.organization_id)
-    return MeRead(
-        actor_type=principal.actor_type.value,
-        user_id=principal.user_id,
-        token_id=principal.token_id,
-        role=principal.role.value,
-        scopes=sorted(principal.scopes),
-        organization=OrganizationRead.model_validate(organization),
-    )
 
 
 @router.get("/tokens", response_model=Page[TokenRead], responses=problem_responses(400, 403))

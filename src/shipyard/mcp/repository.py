@@ -1,18 +1,30 @@
 """The MCP tools' read-only queries; every one of them is scoped to an organisation.
 
 Simple lookups reuse the customers, invoices and audit services. What lives here are the
-aggregates and filters that the REST API does not have: counts, substring search, due dates, aging.
+aggregates and filters that the REST API does not have: counts, substring search, due dates, aging,
+and the depth of the organisation's webhook and email queues.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.models import Customer, Invoice, InvoiceStatus, Membership
+from shipyard.models import (
+    Customer,
+    EmailMessage,
+    Event,
+    Invoice,
+    InvoiceStatus,
+    Membership,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WorkStatus,
+)
 
 AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
 
@@ -126,3 +138,56 @@ async def aging(session: AsyncSession, organization_id: str, today: date) -> lis
         )
     )
     return [(str(name), str(currency), int(total or 0), int(count)) for name, currency, total, count in rows.all()]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """One queue of leased work (webhook deliveries or emails) of an organisation."""
+
+    waiting: int
+    retrying: int
+    in_flight: int
+    failed: int
+    oldest_pending_created_at: datetime | None
+
+
+def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    # SUM(CASE ...) rather than COUNT(*) FILTER (...): the same SQL on SQLite and PostgreSQL.
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+async def queue_counts(
+    session: AsyncSession, model: type[WebhookDelivery | EmailMessage], organization_id: str, now: datetime
+) -> QueueCounts:
+    """Pending work split into waiting (of which retrying) and in flight, failed work, and the oldest pending."""
+    pending = model.status == WorkStatus.PENDING
+    held = and_(pending, model.leased_until.is_not(None), model.leased_until > now)
+    free = and_(pending, or_(model.leased_until.is_(None), model.leased_until <= now))
+    query = select(
+        _count_where(free),
+        _count_where(and_(free, model.attempts > 0)),
+        _count_where(held),
+        _count_where(model.status == WorkStatus.FAILED),
+        func.min(case((pending, model.created_at))),
+    ).where(model.organization_id == organization_id, model.status != WorkStatus.SUCCEEDED)
+    if model is WebhookDelivery:
+        # Deliveries are indexed by endpoint, not by organisation: reach them through the org's endpoints.
+        endpoints = select(WebhookEndpoint.id).where(WebhookEndpoint.organization_id == organization_id)
+        query = query.where(WebhookDelivery.endpoint_id.in_(endpoints))
+    waiting, retrying, in_flight, failed, oldest = (await session.execute(query)).one()
+    return QueueCounts(int(waiting), int(retrying), int(in_flight), int(failed), oldest)
+
+
+async def outbox_backlog(session: AsyncSession, organization_id: str) -> int:
+    """The organisation's events not yet fanned out to webhook deliveries."""
+    query = select(func.count()).where(Event.organization_id == organization_id, Event.dispatched_at.is_(None))
+    return int(await session.scalar(query) or 0)
+
+
+async def endpoint_counts(session: AsyncSession, organization_id: str) -> tuple[int, int]:
+    """(all, disabled) webhook endpoints of the organisation."""
+    query = select(func.count(), _count_where(WebhookEndpoint.enabled.is_(False))).where(
+        WebhookEndpoint.organization_id == organization_id
+    )
+    total, disabled = (await session.execute(query)).one()
+    return int(total), int(disabled)

@@ -244,3 +244,45 @@ class RecentErrors(Answer):
             for e in self.errors
         ]
         return "\n".join(lines)
+
+
+class WorkQueue(BaseModel):
+    """One queue of the organisation's outgoing work (webhook deliveries or emails)."""
+
+    waiting: int = Field(description="Pending and not held by a worker: due now, or waiting for a retry.")
+    retrying: int = Field(description="Of `waiting`, those that already failed at least once.")
+    in_flight: int = Field(description="Pending and held by a worker right now (handed to a job or being sent).")
+    failed: int = Field(description="Given up on after every retry (kept in the log, counted since ever).")
+    oldest_pending_age_s: float | None = Field(
+        description="Seconds since the oldest pending item (waiting or in flight) was created; null when none."
+    )
+
+    def line(self, name: str) -> str:
+        """One line of text."""
+        age = f", oldest pending {self.oldest_pending_age_s:.0f} s old" if self.oldest_pending_age_s is not None else ""
+        return (
+            f"{name}: {self.waiting} waiting ({self.retrying} retrying), {self.in_flight} in flight, "
+            f"{self.failed} failed{age}."
+        )
+
+
+class QueueDepth(Answer):
+    """The organisation's outbox backlog, webhook delivery and email queues, and its disabled endpoints."""
+
+    outbox_backlog: int = Field(description="Events written but not yet turned into webhook deliveries.")
+    webhook_deliveries: WorkQueue
+    emails: WorkQueue
+    endpoints: int = Field(description="Webhook endpoints of the organisation.")
+    disabled_endpoints: int = Field(description="Switched off by hand, by a 410 Gone, or after every retry failed.")
+    as_of: datetime
+
+    def summary(self) -> str:
+        """A few lines of plain text."""
+        return "\n".join(
+            [
+                f"Outbox backlog: {self.outbox_backlog} event(s) not yet relayed.",
+                self.webhook_deliveries.line("Webhook deliveries"),
+                self.emails.line("Emails"),
+                f"Webhook endpoints: {self.endpoints}, of which {self.disabled_endpoints} disabled.",
+            ]
+        )

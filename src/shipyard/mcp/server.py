@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 MCP_PATH = "/mcp"
 INSTRUCTIONS = (
-    "Read-only access to one Shipyard organisation: customers, invoices, receivables, its audit log and "
-    "recent server errors. Every tool is scoped to the organisation of the API token in use, and every "
-    "call is audited. Money is integer minor units plus an ISO 4217 currency, with a formatted string. "
+    "Read-only access to one Shipyard organisation: customers, invoices, receivables, its audit log, "
+    "recent server errors and the depth of its webhook and email queues. Every tool is scoped to the "
+    "organisation of the API token in use, and every call is audited. Money is integer minor units plus "
+    "an ISO 4217 currency, with a formatted string. "
     "Nothing here can create, change or delete anything."
 )
 _LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from mcp.server.mcpserver.exceptions import ToolError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,10 +28,12 @@ from shipyard.mcp.schemas import (
     Money,
     OrganizationRef,
     OrgOverview,
+    QueueDepth,
     ReceivablesAging,
     RecentErrors,
+    WorkQueue,
 )
-from shipyard.models import Customer, Invoice
+from shipyard.models import Customer, EmailMessage, Invoice, WebhookDelivery
 from shipyard.models.base import utcnow
 
 RECENT_INVOICES = 10
@@ -174,4 +176,31 @@ async def recent_errors(
         limit=limit,
         errors=[ErrorSummary.model_validate(r, from_attributes=True) for r in visible.reports[:limit]],
         has_more=len(visible.reports) > limit,
+    )
+
+
+def _work_queue(counts: repository.QueueCounts, now: datetime) -> WorkQueue:
+    oldest = counts.oldest_pending_created_at
+    return WorkQueue(
+        waiting=counts.waiting,
+        retrying=counts.retrying,
+        in_flight=counts.in_flight,
+        failed=counts.failed,
+        oldest_pending_age_s=None if oldest is None else round(max(0.0, (now - oldest).total_seconds()), 3),
+    )
+
+
+async def queue_depth(session: AsyncSession, principal: Principal, now: datetime) -> QueueDepth:
+    """The organisation's outbox backlog, delivery and email queues, and disabled endpoints."""
+    organization_id = principal.organization_id
+    deliveries = await repository.queue_counts(session, WebhookDelivery, organization_id, now)
+    emails = await repository.queue_counts(session, EmailMessage, organization_id, now)
+    endpoints, disabled = await repository.endpoint_counts(session, organization_id)
+    return QueueDepth(
+        outbox_backlog=await repository.outbox_backlog(session, organization_id),
+        webhook_deliveries=_work_queue(deliveries, now),
+        emails=_work_queue(emails, now),
+        endpoints=endpoints,
+        disabled_endpoints=disabled,
+        as_of=now,
     )

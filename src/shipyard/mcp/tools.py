@@ -22,6 +22,7 @@ from shipyard.mcp.schemas import (
     CustomerSearch,
     InvoiceList,
     OrgOverview,
+    QueueDepth,
     ReceivablesAging,
     RecentErrors,
 )
@@ -33,6 +34,7 @@ CUSTOMERS_READ = "customers:read"
 INVOICES_READ = "invoices:read"
 AUDIT_READ = "audit:read"
 ERRORS_READ = "errors:read"
+WEBHOOKS_READ = "webhooks:read"
 _SCOPE_NOTE = " Covers only the organisation of the token in use. Read-only: it cannot change anything."
 
 DESCRIPTIONS = {
@@ -77,6 +79,14 @@ DESCRIPTIONS = {
         "100 (a larger `limit` is capped at 100); only the deployment's last 1,000 errors are kept. A token "
         "of the operator organisation sees the whole deployment; any other token sees only its own "
         "organisation's errors. Needs a role that may read errors (admin or owner). Read-only."
+    ),
+    "queue_depth": (
+        "The depth of your organisation's outgoing work right now: the outbox backlog (events not yet turned "
+        "into webhook deliveries); for webhook deliveries and for emails, how many are waiting (of which "
+        "retrying after a failure), in flight (held by a worker), failed for good, and the age in seconds of "
+        "the oldest pending one; and how many webhook endpoints are disabled. Counts only, no payloads or "
+        "addresses; for the deliveries themselves use the REST API. Needs a role that may read webhooks "
+        "(member, admin or owner). It cannot retry, redeliver or re-enable anything." + _SCOPE_NOTE
     ),
 }
 
@@ -173,6 +183,15 @@ async def recent_errors(limit: Limit = 20) -> Annotated[CallToolResult, RecentEr
     return await answer("recent_errors", (ERRORS_READ,), body)
 
 
+async def queue_depth() -> Annotated[CallToolResult, QueueDepth]:
+    """Tool: the organisation's webhook and email queues."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> QueueDepth:
+        return await service.queue_depth(session, call.principal, utcnow())
+
+    return await answer("queue_depth", (WEBHOOKS_READ,), body)
+
+
 TOOLS = (
     org_overview,
     search_customers,
@@ -181,6 +200,7 @@ TOOLS = (
     receivables_aging,
     recent_audit_events,
     recent_errors,
+    queue_depth,
 )
 
 

@@ -62,6 +62,11 @@ class Runtime:
         self._receiving: asyncio.Task[Any] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
+    @property
+    def stopping(self) -> bool:
+        """Whether `close()` has begun: jobs cut off now are retried later, not failed."""
+        return self._stopping.is_set()
+
     def capacity(self) -> int:
         """How many more jobs the relay may hand over now."""
         if not self.local:

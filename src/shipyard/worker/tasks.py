@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
+from shipyard.auth.db_store import prune_expired as prune_expired_sessions
 from shipyard.email import tasks as email_tasks
 from shipyard.kit.idempotency import IdempotencyStore
 from shipyard.kit.logging import get_logger
@@ -39,12 +41,30 @@ def register(broker: AsyncBroker, runtime: Runtime) -> Tasks:
     async def deliver(delivery_id: str, token: str) -> None:
         try:
             await webhook_tasks.deliver(runtime, delivery_id, token)
+        except asyncio.CancelledError:
+            # Cut off by shutdown: the lease expires and the delivery is retried. taskiq would log
+            # the cancellation as an error with a traceback (it catches BaseException), so end quietly.
+            if not runtime.stopping:
+                raise
+            log.info(
+                "job_interrupted_by_shutdown",
+                job=relay.DELIVER,
+                delivery_id=delivery_id,
+            )
         finally:
             runtime.finished(relay.DELIVER)
 
     async def send_email(message_id: str, token: str) -> None:
         try:
             await email_tasks.send(runtime, message_id, token)
+        except asyncio.CancelledError:
+            if not runtime.stopping:
+                raise
+            log.info(
+                "job_interrupted_by_shutdown",
+                job=relay.SEND_EMAIL,
+                message_id=message_id,
+            )
         finally:
             runtime.finished(relay.SEND_EMAIL)
 
@@ -62,7 +82,9 @@ def register(broker: AsyncBroker, runtime: Runtime) -> Tasks:
         async with runtime.database.writer() as session:
             runs = await worker_repository.prune_runs(session, utcnow() - RUNS_KEPT)
             await session.commit()
-        log.info("pruned", idempotency_keys=keys, periodic_runs=runs)
+        # Expired sessions and abandoned sign-ins of the database store (Redis expires its own keys).
+        sessions = await prune_expired_sessions(runtime.database.writer)
+        log.info("pruned", idempotency_keys=keys, periodic_runs=runs, sessions=sessions)
         return keys
 
     jobs: dict[str, Callable[..., Awaitable[Any]]] = {
