@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import ExitStack
 from typing import Any
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -17,6 +16,7 @@ from taskiq import AckableMessage, AsyncBroker, InMemoryBroker, TaskiqMessage, T
 from taskiq_redis import RedisStreamBroker
 
 from shipyard.kit.logging import get_logger
+from shipyard.kit.redis_url import redis_db_url
 from shipyard.settings import Settings
 from shipyard.worker.context import job_context
 
@@ -29,8 +29,7 @@ def jobs_redis_url(settings: Settings) -> str:
     if settings.redis_url is None:
         msg = "REDIS_URL is not set"
         raise ValueError(msg)
-    parts = urlsplit(settings.redis_url)
-    return parts._replace(path=f"/{settings.jobs_redis_db}").geturl()
+    return redis_db_url(settings.redis_url, settings.jobs_redis_db)
 
 
 class StreamBroker(RedisStreamBroker):

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from redis.exceptions import RedisError
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
@@ -214,7 +215,14 @@ async def running(
     """A runtime that runs jobs (`work`) and/or the scheduler (`schedule`), until the block exits."""
     broker = create_broker(settings)
     runtime = Runtime(settings, database, broker, metrics or JobMetrics())
-    await broker.startup()
+    try:
+        await broker.startup()
+    except RedisError:
+        if work:
+            raise
+        # A web process only produces: it must start (and answer /ready with 503) while Redis is
+        # down. Work committed meanwhile waits in the outbox; the workers' sweep hands it over later.
+        log.warning("job_queue_unreachable_at_startup")
     dispatch.register(database.write_engine, runtime.wake)
     try:
         if work and runtime.local:
