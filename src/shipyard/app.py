@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from shipyard.audit.endpoints import router as audit_router
 from shipyard.auth.login_endpoints import router as login_router
 from shipyard.auth.oidc import create_oidc_client
+from shipyard.auth.pages import router as pages_router
 from shipyard.auth.session_endpoints import router as session_router
 from shipyard.auth.store import create_session_store
 from shipyard.customers.endpoints import router as customers_router
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DBAPIError, _database_error)
     api_routers = (
         identity_router,
+        session_router,
         customers_router,
         invoices_router,
         invoice_send_router,
@@ -160,7 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.labelled_routes = [route for router in api_routers for route in router.routes]
     app.include_router(system_router)
     app.include_router(login_router)
-    app.include_router(session_router)
+    app.include_router(pages_router)
     mount_mcp(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override

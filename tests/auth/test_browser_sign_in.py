@@ -3,8 +3,9 @@
 Everything is real: `shipyard serve` in its own process, the OpenID provider from
 tests/fixtures/oidc.py, the provider's own login page, the cookies the browser keeps. The page is
 served at http://127.0.0.1 as `make run` serves it; Chromium treats loopback as a secure context,
-so the production cookie settings (`__Host-`, `Secure`) hold without TLS. The screenshot of the account page is kept in the
-test's directory (and copied to $SHIPYARD_TEST_ARTIFACTS when that is set, to look at it).
+so the production cookie settings (`__Host-`, `Secure`) hold without TLS. The screenshot of the
+account page is kept in the test's directory (and copied to $SHIPYARD_TEST_ARTIFACTS when that is
+set, to look at it).
 """
 
 from __future__ import annotations

@@ -173,6 +173,12 @@ async def test_me_describes_the_principal_its_organisation_and_scopes(
         "role": "owner",
         "scopes": ["customers:read", "invoices:read"],
         "organization": {"id": tenant.organization_id, "slug": "acme", "name": "Acme"},
+        # The person behind the token (GET /api/v1/me serves browser sessions and tokens alike).
+        "profile": {"id": tenant.user_id, "email": "owner@acme.example", "email_verified": False, "name": ""},
+        "identities": [],
+        "organizations": [{"id": tenant.organization_id, "slug": "acme", "name": "Acme", "role": "owner"}],
+        "session_id": None,
+        "csrf_token": None,
     }
 
 

@@ -100,7 +100,7 @@ async def account_page(request: Request, db: DBSession) -> Any:  # noqa: ANN401 
     """Profile, linked identities, organisations, sessions and API tokens of the signed-in person."""
     principal = await _session_principal(request)
     if principal is None:
-        return await _refresh_or_sign_in(request, db)
+        return await _refresh_or_sign_in(request)
     settings: Settings = request.app.state.settings
     store: SessionStore = request.app.state.session_store
     account = await sessions.load_account(db, principal.user_id)
@@ -126,14 +126,18 @@ async def account_page(request: Request, db: DBSession) -> Any:  # noqa: ANN401 
     )
 
 
-async def _refresh_or_sign_in(request: Request, db: DBSession) -> RedirectResponse:
+async def _refresh_or_sign_in(request: Request) -> RedirectResponse:
     """With a refresh cookie, rotate it and come back to the page; otherwise go and sign in."""
     settings: Settings = request.app.state.settings
     refresh_token = cookies.read_refresh_cookie(dict(request.cookies), settings)
     if refresh_token is None:
         return RedirectResponse("/login", status_code=303)
+    database = request.app.state.database
     try:
-        issued = await sessions.rotate(request.app.state.session_store, request.app.state.database, db, refresh_token)
+        # A GET gets the request's read-only session; the rotation (and its audit event) writes in its own.
+        async with database.writer() as session:
+            issued = await sessions.rotate(request.app.state.session_store, database, session, refresh_token)
+            await session.commit()
     except ProblemError:  # expired, revoked or reused (reuse is audited and ends the session)
         response = RedirectResponse("/login", status_code=303)
         cookies.clear_session_cookies(response, settings)

@@ -1,4 +1,9 @@
-"""FastAPI dependencies that authenticate the caller and enforce scopes."""
+"""FastAPI dependencies that authenticate the caller and enforce scopes.
+
+Two credentials resolve to the same Principal: an API token (`Authorization: Bearer`) and a browser
+session cookie. A bearer header wins over a cookie. A cookie-authenticated request that changes
+state must also pass the CSRF checks (auth/csrf.py); a bearer call needs none.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Request
 
 from shipyard.audit import service as audit_service
+from shipyard.auth import csrf
+from shipyard.auth.failures import report_auth_failure
+from shipyard.auth.sessions import SessionFailure, authenticate_cookies, client_ip, session_expired
 from shipyard.identity.authenticator import AuthFailure, TokenAuthenticator
 from shipyard.identity.principal import Principal
 from shipyard.kit.asgi import header
@@ -35,6 +43,14 @@ async def resolve_principal(scope: Scope) -> Principal | AuthFailure | None:
             outcome = await authenticator.authenticate(
                 authorization[len(_BEARER) :].strip(), getattr(context, "ip", None)
             )
+    else:
+        outcome = await authenticate_cookies(scope)
+        if isinstance(outcome, Principal) and scope["method"] in csrf.UNSAFE_METHODS:
+            # Header checks only here (the body is not read yet); get_principal also accepts a form field.
+            headers = {
+                name: value for name in ("origin", "referer", "x-csrf-token") if (value := header(scope, name.encode()))
+            }
+            state["csrf_passed"] = csrf.headers_pass(headers, outcome.session_id or "", scope["app"].state.settings)
     state["auth_outcome"] = outcome
     if isinstance(outcome, Principal):
         state["principal"] = outcome
@@ -44,7 +60,10 @@ async def resolve_principal(scope: Scope) -> Principal | AuthFailure | None:
 async def principal_key(scope: Scope) -> str | None:
     """The Idempotency-Key scope of the caller, or None when the caller is not authenticated."""
     outcome = await resolve_principal(scope)
-    return outcome.idempotency_key if isinstance(outcome, Principal) else None
+    if not isinstance(outcome, Principal) or scope.get("state", {}).get("csrf_passed") is False:
+        # A cookie request that fails CSRF will be refused: nothing is worth remembering for its key.
+        return None
+    return outcome.idempotency_key
 
 
 def _unauthenticated(detail: str) -> ProblemError:
@@ -55,9 +74,13 @@ async def get_principal(request: Request) -> Principal:
     """The authenticated caller; a 401 problem (and an audit event on a refused token) otherwise."""
     outcome = await resolve_principal(request.scope)
     if isinstance(outcome, Principal):
+        if request.scope["state"].get("csrf_passed") is False:
+            await _require_csrf(request, outcome)
         return outcome
     if outcome is None:
         raise _unauthenticated("Send 'Authorization: Bearer <token>' with an API token.")
+    if isinstance(outcome, SessionFailure):
+        raise session_expired()
     # Its own transaction: the request's will be rolled back, and the refusal must still be recorded.
     async with request.app.state.database.writer() as session:
         audit_service.record_auth_failure(
@@ -70,6 +93,18 @@ async def get_principal(request: Request) -> Principal:
         "The token is malformed, unknown, expired or revoked.",
         headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'},
     )
+
+
+async def _require_csrf(request: Request, principal: Principal) -> None:
+    """Accept an HTML form's `csrf_token` field (and Origin); otherwise refuse with 403 `csrf_failed`."""
+    settings = request.app.state.settings
+    if await csrf.request_passes(request, principal.session_id or "", settings):
+        request.scope["state"]["csrf_passed"] = True
+        return
+    report_auth_failure(
+        reason="csrf_failed", client_ip=client_ip(), session_id=principal.session_id, path=request.url.path
+    )
+    raise csrf.csrf_failed()
 
 
 def require_scopes(*scopes: str) -> Any:  # noqa: ANN401 - returns a FastAPI Depends marker

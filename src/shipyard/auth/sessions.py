@@ -1,0 +1,188 @@
+"""Browser sessions, one level above the store: cookies to Principals, rotation, revocation, listing.
+
+Used by `identity/auth.py` (the cookie principal) and `auth/session_endpoints.py`. Nothing is
+cached: each request asks the store and re-reads the membership, so a revoked session or a removed
+member is refused on the very next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from starlette.requests import cookie_parser
+
+from shipyard.auth import audit, cookies
+from shipyard.auth.failures import report_auth_failure
+from shipyard.auth.store import Refused, Reused, Rotated, SessionRecord, SessionStore
+from shipyard.identity import repository as identity_repository
+from shipyard.identity.authenticator import AuthFailure
+from shipyard.identity.principal import Principal
+from shipyard.identity.scopes import ROLE_SCOPES
+from shipyard.kit.asgi import header
+from shipyard.kit.context import current_request_context
+from shipyard.kit.problems import ProblemError
+from shipyard.models import Membership, Organization, User, UserIdentity
+from shipyard.models.base import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from starlette.types import Scope
+
+    from shipyard.auth.store import IssuedSession
+    from shipyard.kit.db import Database
+    from shipyard.models import Role
+
+# `last_seen_at` is written at most this often per session: one write a minute, not one per request.
+TOUCH_EVERY = timedelta(minutes=1)
+SESSION_EXPIRED = "session_expired"
+MEMBERSHIP_REMOVED = "membership_removed"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFailure(AuthFailure):
+    """A session cookie that opens no live session (expired, revoked, rotated away, or unknown)."""
+
+
+def session_expired(detail: str | None = None) -> ProblemError:
+    """401 `session_expired`: the browser should refresh (POST /api/auth/refresh) or sign in again."""
+    return ProblemError(
+        401,
+        SESSION_EXPIRED,
+        detail or "The browser session expired or was ended; refresh it (POST /api/auth/refresh) or sign in again.",
+        headers={"WWW-Authenticate": 'Bearer realm="shipyard"'},
+    )
+
+
+def client_ip() -> str | None:
+    """The caller's IP, from the request context."""
+    context = current_request_context()
+    return context.ip if context else None
+
+
+async def current_role(database: Database, record: SessionRecord) -> Role | None:
+    """The user's role in the session's organisation today (None: no longer a member)."""
+    async with database.reader() as session:
+        return await identity_repository.get_role(session, record.organization_id, record.user_id)
+
+
+async def authenticate_cookies(scope: Scope, *, now: datetime | None = None) -> Principal | SessionFailure | None:
+    """The Principal behind the request's access cookie; None when the request carries no session cookie."""
+    app = scope["app"]
+    settings = app.state.settings
+    jar = cookie_parser(header(scope, b"cookie") or "")
+    access = cookies.read_access_cookie(jar, settings)
+    if access is None:
+        # The browser dropped the short access cookie but still holds the refresh one: tell it to refresh.
+        return SessionFailure(SESSION_EXPIRED) if cookies.read_refresh_cookie(jar, settings) else None
+    store: SessionStore = app.state.session_store
+    now = now or utcnow()
+    record = await store.resolve_access(access, now=now)
+    if record is None:
+        return SessionFailure(SESSION_EXPIRED)
+    role = await current_role(app.state.database, record)
+    if role is None:
+        # Removed from the organisation: the session is useless, and refreshing must not revive it.
+        await store.revoke_session(record.session_id, MEMBERSHIP_REMOVED, now=now)
+        return SessionFailure(MEMBERSHIP_REMOVED, organization_id=record.organization_id)
+    if now - record.last_seen_at >= TOUCH_EVERY:
+        await store.touch(record.session_id, now=now)
+    return Principal(
+        organization_id=record.organization_id,
+        user_id=record.user_id,
+        role=role,
+        scopes=ROLE_SCOPES[role],
+        session_id=record.session_id,
+    )
+
+
+async def rotate(
+    store: SessionStore, database: Database, db: AsyncSession, refresh_token: str, *, now: datetime | None = None
+) -> IssuedSession:
+    """Exchange a refresh token for a new pair; reuse revokes the family, is audited and raises 401.
+
+    Raises `ProblemError`: 401 `session_expired` (unknown, expired or revoked; or the person is no longer a
+    member of the session's organisation) or 401 `refresh_token_reused`.
+    """
+    outcome = await store.rotate_refresh(refresh_token, now=now)
+    if isinstance(outcome, Refused):
+        raise session_expired()
+    record = outcome.record
+    if isinstance(outcome, Rotated) and await current_role(database, record) is None:
+        # Removed from the organisation: refreshing must not revive the session.
+        await store.revoke_session(record.session_id, MEMBERSHIP_REMOVED, now=now)
+        raise session_expired("You are no longer a member of this organisation; sign in again.")
+    if isinstance(outcome, Reused):
+        fields: dict[str, Any] = {
+            "user_id": record.user_id,
+            "organization_id": record.organization_id,
+            "provider": record.provider,
+            "session_id": record.session_id,
+        }
+        # Its own transaction: the 401 below rolls the request's back, and this must stay on record.
+        await audit.record_auth_event_now(database, audit.REFRESH_REUSE_DETECTED, reason="refresh_reuse", **fields)
+        report_auth_failure(reason="refresh_reuse_detected", client_ip=client_ip(), **fields)
+        raise ProblemError(
+            401,
+            "refresh_token_reused",
+            "This refresh token was already used, so it may have been copied; the session has been ended. "
+            "Sign in again.",
+        )
+    audit.record_auth_event(
+        db,
+        audit.SESSION_REFRESHED,
+        user_id=record.user_id,
+        organization_id=record.organization_id,
+        provider=record.provider,
+        session_id=record.session_id,
+    )
+    return outcome.issued
+
+
+async def end_session(
+    store: SessionStore, db: AsyncSession, record: SessionRecord, action: str, *, reason: str
+) -> bool:
+    """Revoke a session and audit `action` (LOGOUT or SESSION_REVOKED) in the request's transaction."""
+    revoked = await store.revoke_session(record.session_id, reason)
+    if revoked:
+        audit.record_auth_event(
+            db,
+            action,
+            user_id=record.user_id,
+            organization_id=record.organization_id,
+            provider=record.provider,
+            session_id=record.session_id,
+            details={"reason": reason},
+        )
+    return revoked
+
+
+# --- the account's profile -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What `/api/v1/me` shows about a person."""
+
+    user: User
+    identities: list[UserIdentity]
+    memberships: list[tuple[Organization, str]]
+
+
+async def load_account(db: AsyncSession, user_id: str) -> Account | None:
+    """The user, their sign-in identities and their organisations (with their role in each)."""
+    user = await db.get(User, user_id)
+    if user is None:
+        return None
+    identities = await db.scalars(
+        select(UserIdentity).where(UserIdentity.user_id == user_id).order_by(UserIdentity.created_at)
+    )
+    memberships = await db.execute(
+        select(Organization, Membership.role)
+        .join(Membership, Membership.organization_id == Organization.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Organization.name, Organization.id)
+    )
+    return Account(user, list(identities), [(organization, role) for organization, role in memberships])
