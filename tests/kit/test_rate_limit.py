@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from starlette.middleware import Middleware
 
+from shipyard.auth.rate_limit import rate_limited
 from shipyard.kit.problems import install_problem_handlers
 from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
 from shipyard.kit.rate_limit import (
@@ -22,7 +23,6 @@ from shipyard.kit.rate_limit import (
     client_key,
     create_rate_limiter,
     rate_limit_key,
-    rate_limited,
 )
 from shipyard.kit.request_context import RequestContextMiddleware
 from shipyard.settings import Settings

@@ -12,11 +12,11 @@ to a bounded scalar, so no nested object can smuggle in a second `"client_ip"` k
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
 from shipyard.kit.logging import get_logger
+from shipyard.kit.rate_limit import normalise_ip
 
 EVENT = "auth_failed"
 # Codes the sign-in code emits today; any snake_case code is accepted, these are the documented ones.
@@ -71,19 +71,6 @@ def report_auth_failure(
         provider=_flat(provider),
         **{name: _flat(value) for name, value in fields.items()},
     )
-
-
-def normalise_ip(candidate: str | None) -> str | None:
-    """`candidate` as a canonical IP address (IPv4-mapped IPv6 as IPv4), or None when it is not one."""
-    if not candidate:
-        return None
-    try:
-        address = ipaddress.ip_address(candidate.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
 
 
 def _flat(value: Any) -> str | int | float | bool | None:  # noqa: ANN401 - any caller value

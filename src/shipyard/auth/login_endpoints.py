@@ -31,12 +31,12 @@ from shipyard.auth.oidc import (
     OIDCClient,
     ProviderUnavailableError,
 )
+from shipyard.auth.rate_limit import rate_limited
 from shipyard.auth.schemas import LoginAttemptData
 from shipyard.auth.store import NewSession, SessionStore
 from shipyard.kit.context import current_request_context
 from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.problems import ProblemError
-from shipyard.kit.rate_limit import rate_limited
 from shipyard.settings import Settings
 
 router = APIRouter(prefix="/api/auth", include_in_schema=False)

@@ -26,16 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastapi import Depends, Request
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from shipyard.auth.failures import normalise_ip, report_auth_failure
-from shipyard.kit.context import current_request_context
 from shipyard.kit.logging import get_logger
-from shipyard.kit.problems import ProblemError
 from shipyard.kit.redis_url import redis_db_url
 
 RATE_LIMIT_REDIS_DB = 1  # DESIGN.md: db0 sessions, db1 cache + rate limits, db2 job queue
@@ -68,6 +64,19 @@ class RateLimiter(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+def normalise_ip(candidate: str | None) -> str | None:
+    """`candidate` as a canonical IP address (IPv4-mapped IPv6 as IPv4), or None when it is not one."""
+    if not candidate:
+        return None
+    try:
+        address = ipaddress.ip_address(candidate.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def client_key(ip: str | None) -> str:
@@ -235,35 +244,3 @@ def create_rate_limiter(settings: Any) -> RateLimiter:  # noqa: ANN401 - any obj
     if redis_url:
         return RedisRateLimiter(redis_db_url(redis_url, RATE_LIMIT_REDIS_DB))
     return InProcessRateLimiter()
-
-
-def _client_ip(request: Request) -> str | None:
-    # The request context holds the address after the one-hop proxy rule (kit/proxy_headers.py) ran.
-    context = getattr(request.state, "request_context", None) or current_request_context()
-    if context is not None:
-        return context.ip
-    return request.client.host if request.client else None
-
-
-def rate_limited(bucket: str) -> Any:  # noqa: ANN401 - FastAPI's Depends() marker is typed Any
-    """A dependency refusing a client over `auth_rate_limit_per_minute` hits a minute on `bucket` (429)."""
-
-    async def check_rate_limit(request: Request) -> None:
-        settings = request.app.state.settings
-        limit = int(getattr(settings, "auth_rate_limit_per_minute", DEFAULT_AUTH_LIMIT_PER_MINUTE))
-        if limit <= 0:  # 0 switches the limit off (a load test, say)
-            return
-        limiter: RateLimiter = request.app.state.rate_limiter
-        ip = _client_ip(request)
-        result = await limiter.hit(rate_limit_key(bucket, ip), limit=limit, window_s=AUTH_WINDOW_S)
-        if result.allowed:
-            return
-        report_auth_failure(reason="rate_limited", client_ip=ip, bucket=bucket)
-        raise ProblemError(
-            429,
-            "rate_limited",
-            f"Too many requests from this address; retry in {result.retry_after_s} seconds.",
-            headers={"Retry-After": str(result.retry_after_s)},
-        )
-
-    return Depends(check_rate_limit)
