@@ -115,7 +115,7 @@ def test_redacted_masks_secrets_and_url_passwords(clean_env: pytest.MonkeyPatch)
     assert shown["effective_database_url"] == "postgresql+asyncpg://app:***@db:5432/shipyard"
     assert shown["redis_url"] == "redis://:***@cache:6379/0"
     # Everything that is not a secret is shown as is.
-    assert shown["db_pool_size"] == 10
+    assert shown["db_pool_size"] == 20
     assert shown["public_url"] == "http://127.0.0.1:8000"
 
 

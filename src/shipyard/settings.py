@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     )
     migration_database_url: str | None = None
     db_pgbouncer: bool = False
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     db_max_overflow: int = 10
     db_pool_timeout_s: float = 10.0
     sqlite_busy_timeout_ms: int = 5000
