@@ -16,12 +16,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from shipyard.auth import audit, cookies, csrf, sessions
+from shipyard.auth import cookies, csrf, sessions
 from shipyard.identity import repository as identity_repository
 from shipyard.identity.auth import Authenticated, resolve_principal
 from shipyard.identity.principal import Principal
 from shipyard.kit.deps import DBSession
-from shipyard.kit.problems import ProblemError, ResourceNotFoundError
+from shipyard.kit.problems import ProblemError
 
 if TYPE_CHECKING:
     from shipyard.auth.store import SessionStore
@@ -152,9 +152,5 @@ async def revoke_session(
     session_id: str, principal: Authenticated, db: DBSession, request: Request
 ) -> RedirectResponse:
     """Sign another browser of mine out (the form carries the CSRF token; the dependency checks it)."""
-    store: SessionStore = request.app.state.session_store
-    record = await store.get_session(session_id)
-    if record is None or record.user_id != principal.user_id:
-        raise ResourceNotFoundError("session", session_id)
-    await sessions.end_session(store, db, record, audit.SESSION_REVOKED, reason="revoked_by_user")
+    await sessions.revoke_own_session(request.app.state.session_store, db, principal.user_id, session_id)
     return RedirectResponse("/account", status_code=303)

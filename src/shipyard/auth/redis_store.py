@@ -21,7 +21,6 @@ import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +39,7 @@ from shipyard.auth.store import (
     storable_hint,
 )
 from shipyard.kit.ids import new_id
+from shipyard.kit.redis_url import redis_db_url
 from shipyard.models.base import utcnow
 
 PREFIX = "shipyard:sess:"
@@ -128,11 +128,6 @@ return 1
 """
 
 
-def sessions_redis_url(redis_url: str) -> str:
-    """REDIS_URL pointed at db0, where sessions live."""
-    return urlsplit(redis_url)._replace(path=f"/{SESSIONS_DB}").geturl()
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -174,7 +169,7 @@ class RedisSessionStore:
     """Sessions and logins in one Valkey/Redis database."""
 
     def __init__(self, redis_url: str, lifetimes: Lifetimes, *, prefix: str = PREFIX) -> None:
-        self.redis: Redis = Redis.from_url(sessions_redis_url(redis_url), decode_responses=True)
+        self.redis: Redis = Redis.from_url(redis_db_url(redis_url, SESSIONS_DB), decode_responses=True)
         self.lifetimes = lifetimes
         self.prefix = prefix
         self._create = self.redis.register_script(_CREATE)

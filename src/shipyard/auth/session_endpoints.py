@@ -6,8 +6,6 @@ are API routes that work with a session cookie or a bearer token alike.
 
 from __future__ import annotations
 
-import inspect
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
@@ -106,10 +104,8 @@ async def _end_session_url(request: Request, id_token_hint: str | None) -> str |
     oidc = request.app.state.oidc
     if oidc is None:
         return None
-    url = oidc.end_session_url(id_token_hint)
-    if inspect.isawaitable(url):
-        url = await url
-    return url if isinstance(url, str) and url else None
+    url: str | None = await oidc.end_session_url(id_token_hint)
+    return url or None
 
 
 # --- the person's account and sessions (API) ----------------------------------------------------
@@ -177,9 +173,4 @@ async def revoke_my_session(
             f"This token lacks the scope {Scope.TOKENS_WRITE}.",
             missing_scopes=[Scope.TOKENS_WRITE.value],
         )
-    store = _store(request)
-    record = await store.get_session(session_id)
-    # Another person's session answers exactly like a missing one: its existence does not leak.
-    if record is None or record.user_id != principal.user_id:
-        raise ResourceNotFoundError("session", session_id)
-    await sessions.end_session(store, session, record, audit.SESSION_REVOKED, reason="revoked_by_user")
+    await sessions.revoke_own_session(_store(request), session, principal.user_id, session_id)

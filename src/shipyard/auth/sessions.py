@@ -23,7 +23,7 @@ from shipyard.identity.principal import Principal
 from shipyard.identity.scopes import ROLE_SCOPES
 from shipyard.kit.asgi import header
 from shipyard.kit.context import current_request_context
-from shipyard.kit.problems import ProblemError
+from shipyard.kit.problems import ProblemError, ResourceNotFoundError
 from shipyard.models import Membership, Organization, User, UserIdentity
 from shipyard.models.base import utcnow
 
@@ -157,6 +157,15 @@ async def end_session(
             details={"reason": reason},
         )
     return revoked
+
+
+async def revoke_own_session(store: SessionStore, db: AsyncSession, user_id: str, session_id: str) -> None:
+    """Sign out one of `user_id`'s sessions (audited); another person's answers 404, like a missing one."""
+    record = await store.get_session(session_id)
+    # Another person's session answers exactly like a missing one: its existence does not leak.
+    if record is None or record.user_id != user_id:
+        raise ResourceNotFoundError("session", session_id)
+    await end_session(store, db, record, audit.SESSION_REVOKED, reason="revoked_by_user")
 
 
 # --- the account's profile -----------------------------------------------------------------------
