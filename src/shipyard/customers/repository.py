@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,10 +59,31 @@ async def get(session: AsyncSession, organization_id: str, customer_id: str) -> 
     return await session.scalar(_GET, {"organization_id": organization_id, "customer_id": customer_id})
 
 
+class CustomerRow(NamedTuple):
+    """A customer as a list shows it: the `Customer` columns, by the same names, without the ORM."""
+
+    id: str
+    organization_id: str
+    name: str
+    email: str
+    metadata_: dict[str, Any]
+    archived_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+_ROW_COLUMNS = [Customer.__table__.c[column].label(key) for column, key in _COLUMNS.items()]
+
+
 async def list_page(
     session: AsyncSession, organization_id: str, filters: CustomerFilter, *, limit: int, after_id: str | None
-) -> list[Customer]:
-    """A page of active customers, newest first (fetches `limit + 1`)."""
+) -> list[CustomerRow]:
+    """A page of active customers, newest first (fetches `limit + 1`).
+
+    Rows, not ORM objects: building and then reading a hundred instrumented instances is most of
+    the CPU a page of customers costs.
+    """
     params: dict[str, Any] = {
         "organization_id": organization_id,
         "email": filters.email,
@@ -77,13 +98,14 @@ async def list_page(
         created_before=filters.created_before is not None,
         after=bool(after_id),
     )
-    return list(await session.scalars(query, {name: value for name, value in params.items() if value}))
+    result = await session.execute(query, {name: value for name, value in params.items() if value})
+    return [CustomerRow._make(row) for row in result]
 
 
 @functools.cache
-def _list_query(*, email: bool, created_after: bool, created_before: bool, after: bool) -> Select[Customer]:
+def _list_query(*, email: bool, created_after: bool, created_before: bool, after: bool) -> Select[Any]:
     """The list statement for one combination of filters (16 at most, each built once)."""
-    query = select(Customer).where(
+    query = select(*_ROW_COLUMNS).where(
         Customer.organization_id == bindparam("organization_id"), Customer.archived_at.is_(None)
     )
     if email:
