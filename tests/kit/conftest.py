@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import BackgroundTasks, FastAPI
-from sqlalchemy import func, select
+from fastapi import BackgroundTasks, FastAPI, Request
+from sqlalchemy import func, select, text
 
 from shipyard.app import create_app
 from shipyard.customers import service as customer_service
@@ -51,6 +51,7 @@ class Probes:
     proceed: asyncio.Event = field(default_factory=asyncio.Event)
     fail_times: int = 0
     failure: Callable[[], Exception] = lambda: RuntimeError("transient")
+    bodies: list[bytes] = field(default_factory=list)
 
     def count(self, name: str) -> int:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -98,7 +99,18 @@ def probes(app: FastAPI) -> Probes:
         customer = await customer_service.create(session, principal, body)
         return {"id": customer.id}
 
+    async def lose_connection(session: DBSession, request: Request) -> dict[str, Any]:
+        # PostgreSQL only: for the first `fail_times` calls, ends its own database backend, which is
+        # what a backend crash or a PgBouncer restart looks like to the app (a real disconnect).
+        attempt = state.count("lose_connection")
+        state.bodies.append(await request.body())
+        if attempt <= state.fail_times:
+            await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        await session.execute(select(1))
+        return {"attempt": attempt}
+
     app.add_api_route(f"{PROBE}/boom", boom, methods=["GET", "POST"])
+    app.add_api_route(f"{PROBE}/lose-connection", lose_connection, methods=["GET", "POST"])
     app.add_api_route(f"{PROBE}/write-then-boom", write_then_boom, methods=["POST"])
     app.add_api_route(f"{PROBE}/write-then-refuse", write_then_refuse, methods=["POST"])
     app.add_api_route(f"{PROBE}/background-failure", background_failure, methods=["POST"], status_code=201)

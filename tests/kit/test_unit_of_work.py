@@ -9,13 +9,16 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import make_url, update
 from starlette.types import Message, Receive, Scope, Send
 
 from shipyard.kit.problems import ProblemError
 from shipyard.models import Customer, IdempotencyKey
 from shipyard.models.base import utcnow
+from shipyard.settings import Settings
+from tests.fixtures.log_capture import production_logs
 from tests.fixtures.problems import assert_problem
+from tests.fixtures.servers import PostgresServer
 from tests.fixtures.tenants import Tenant
 from tests.kit.conftest import PROBE, Probes, count_rows
 
@@ -212,3 +215,59 @@ async def test_crashed_claim_blocks_retries_until_its_lock_expires_then_is_taken
     replay = await client.post(CUSTOMERS, json=ADA, headers=_keyed(tenant, "crashed"))
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == retry.json()
+
+
+def _kill_app_connections(server: PostgresServer, settings: Settings) -> int:
+    """Terminate every backend the app holds on this test's database, as a crash would; how many."""
+    database = make_url(settings.database_url).database
+    query = f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{database}'"  # noqa: S608 - our own test database's name
+    killed = server.psql(f"{query} AND usename = 'shipyard_app'")
+    return int(killed.strip())
+
+
+@pytest.mark.postgres_only
+async def test_read_after_the_pooled_connections_died_is_answered(
+    client: httpx.AsyncClient, tenant: Tenant, postgres_server: PostgresServer, settings: Settings
+) -> None:
+    created = await client.post(CUSTOMERS, json=ADA, headers=tenant.headers)
+    assert (await client.get(CUSTOMERS, headers=tenant.headers)).status_code == 200
+    assert _kill_app_connections(postgres_server, settings) >= 1
+
+    with production_logs(level="WARNING") as logs:
+        response = await client.get(f"{CUSTOMERS}/{created.json()['id']}", headers=tenant.headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] == ADA["email"]
+    assert len(logs.events("read_retried_on_fresh_connection")) == 1
+
+
+@pytest.mark.postgres_only
+async def test_read_whose_connection_dies_runs_once_more_with_its_body(
+    client: httpx.AsyncClient, tenant: Tenant, probes: Probes
+) -> None:
+    probes.fail_times = 1
+    response = await client.request("GET", f"{PROBE}/lose-connection", content=b"same body", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"attempt": 2}
+    assert probes.bodies == [b"same body", b"same body"]
+
+
+@pytest.mark.postgres_only
+async def test_read_is_retried_only_once(client: httpx.AsyncClient, tenant: Tenant, probes: Probes) -> None:
+    probes.fail_times = 5
+    response = await client.get(f"{PROBE}/lose-connection", headers=tenant.headers)
+    assert_problem(response, 500, "internal_error")
+    assert probes.calls["lose_connection"] == 2
+
+
+@pytest.mark.postgres_only
+async def test_write_whose_connection_dies_is_not_run_again(
+    client: httpx.AsyncClient, tenant: Tenant, probes: Probes
+) -> None:
+    probes.fail_times = 1
+    failed = await client.post(f"{PROBE}/lose-connection", headers=tenant.headers)
+    assert_problem(failed, 500, "internal_error")
+    assert probes.calls["lose_connection"] == 1
+    # The pool threw the dead connection away: the client's own retry is answered.
+    retried = await client.post(f"{PROBE}/lose-connection", headers=tenant.headers)
+    assert retried.json() == {"attempt": 2}

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import service as audit
 from shipyard.customers import repository
-from shipyard.customers.repository import CustomerFilter
+from shipyard.customers.repository import CustomerFilter, CustomerRow
 from shipyard.customers.schemas import CustomerCreate, CustomerUpdate
 from shipyard.events import service as events
 from shipyard.identity.principal import Principal
@@ -23,7 +23,7 @@ async def get(session: AsyncSession, principal: Principal, customer_id: str) -> 
 
 async def list_page(
     session: AsyncSession, principal: Principal, filters: CustomerFilter, *, limit: int, after_id: str | None
-) -> list[Customer]:
+) -> list[CustomerRow]:
     """A page of the organisation's customers."""
     return await repository.list_page(session, principal.organization_id, filters, limit=limit, after_id=after_id)
 

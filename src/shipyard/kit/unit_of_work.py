@@ -4,6 +4,11 @@ Services never commit. This middleware commits when the response starts with a s
 and rolls back otherwise, so an acknowledged write is a committed write. For requests carrying an
 Idempotency-Key it also claims the key first and stores the response in the same transaction; a 5xx
 or a transient 4xx (408, 409, 425, 429) releases the key instead, so that a retry runs again.
+
+A read (GET, HEAD, ...) that fails because its database connection turned out to be dead (a backend
+crash, a PgBouncer restart) before any byte of the response was sent runs once more: SQLAlchemy has
+by then invalidated every connection pooled before the failure, so the retry gets a fresh one. A
+client may retry a safe request anyway; doing it here spares it a 500.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
 from starlette.routing import Match
 
 from shipyard.kit.asgi import header, read_body, replay_receive, send_body, send_problem
 from shipyard.kit.idempotency import Claim, ClaimOutcome, IdempotencyScope, IdempotencyStore, fingerprint, parse_key
+from shipyard.kit.logging import get_logger
 from shipyard.kit.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 if TYPE_CHECKING:
@@ -31,6 +38,8 @@ CLIENT_ERROR = 400
 RETRYABLE_CLIENT_ERRORS = frozenset({408, 409, 425, 429})
 
 PrincipalKeyResolver = Callable[["Scope"], Awaitable[str | None]]
+
+log = get_logger("shipyard.db")
 
 
 class SessionHolder:
@@ -86,16 +95,34 @@ class UnitOfWorkMiddleware:
             return
         method = scope["method"]
         database = self.database()
-        holder = SessionHolder(database.reader if method in SAFE_METHODS else database.writer)
+        holder = SessionHolder(database.request_reader if method in SAFE_METHODS else database.writer)
         scope.setdefault("state", {})["session_holder"] = holder
         try:
             raw_key = header(scope, b"idempotency-key") if method in IDEMPOTENT_METHODS else None
-            if raw_key is None:
-                await self.app(scope, receive, _committing_send(send, holder))
-            else:
+            if raw_key is not None:
                 await self._idempotent(scope, receive, send, holder, parse_key(raw_key))
+            elif method in SAFE_METHODS:
+                await self._read(scope, receive, send, holder)
+            else:
+                await self.app(scope, receive, _committing_send(send, holder))
         finally:
             await holder.close()
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send, holder: SessionHolder) -> None:
+        """Run a safe request; once more on a fresh connection if the first one was dead."""
+        attempt = _Attempt(receive, _committing_send(send, holder))
+        try:
+            await self.app(scope, attempt.receive, attempt.send)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or attempt.started or attempt.partly_read:
+                raise
+            driver_error = exc.orig.__cause__ or exc.orig if exc.orig is not None else exc
+            log.warning("read_retried_on_fresh_connection", error=type(driver_error).__name__, method=scope["method"])
+        else:
+            return
+        await holder.close()
+        retry_receive = replay_receive(attempt.body, receive) if attempt.read_whole_body else receive
+        await self.app(scope, retry_receive, _committing_send(send, holder))
 
     async def _idempotent(self, scope: Scope, receive: Receive, send: Send, holder: SessionHolder, key: str) -> None:
         body = await read_body(receive)
@@ -242,6 +269,41 @@ def _in_flight_problem() -> bytes:
 
 def _problem_headers(body: bytes) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", PROBLEM_CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+
+
+class _Attempt:
+    """Wraps one run of a request: whether its response started, and what it read of the body."""
+
+    __slots__ = ("_chunks", "_receive", "_send", "read_whole_body", "started")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self._chunks: list[bytes] = []
+        self.read_whole_body = False
+        self.started = False
+
+    @property
+    def body(self) -> bytes:
+        """The body read so far."""
+        return b"".join(self._chunks)
+
+    @property
+    def partly_read(self) -> bool:
+        """True when part of the body was read: it cannot be handed to a second run."""
+        return bool(self._chunks) and not self.read_whole_body
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._chunks.append(message.get("body", b""))
+            self.read_whole_body = not message.get("more_body", False)
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
 
 
 def _committing_send(send: Send, holder: SessionHolder) -> Send:
