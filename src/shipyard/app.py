@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = create_database(settings)
+        await database.open_direct_reads()
         app.state.database = database
         app.state.idempotency = IdempotencyStore(
             database.writer,

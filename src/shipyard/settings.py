@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 10
     db_pool_timeout_s: float = 10.0
+    # asyncpg connections per process for the direct reads of read-only requests (kit/direct_reads.py),
+    # on PostgreSQL without PgBouncer; opened on demand. 0 turns direct reads off.
+    db_direct_pool_size: int = 10
     sqlite_busy_timeout_ms: int = 5000
     data_dir: Path = Path("var")
     redis_url: str | None = Field(

@@ -7,6 +7,7 @@ CPU than running it on a warm connection (SQLAlchemy compiles each shape once an
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -14,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.kit.db import DRIVER_ERRORS, direct_reader
+from shipyard.kit import direct_reads
 from shipyard.models import Customer
 
 
@@ -27,36 +28,29 @@ class CustomerFilter:
     created_before: datetime | None = None
 
 
-_GET = select(Customer).where(
+_ONE_ACTIVE = (
     Customer.organization_id == bindparam("organization_id"),
     Customer.id == bindparam("customer_id"),
     Customer.archived_at.is_(None),
 )
-
-
-# The same query for `direct_reader`: every mapped column, by attribute name (`metadata_`).
-_COLUMNS = {prop.columns[0].name: prop.key for prop in Customer.__mapper__.column_attrs}
-_GET_DIRECT = (
-    f"SELECT {', '.join(f'{column} AS {key}' for column, key in _COLUMNS.items())} FROM customers "  # noqa: S608 - column names from the model
-    "WHERE organization_id = $1 AND id = $2 AND archived_at IS NULL"
-)
+_GET = select(Customer).where(*_ONE_ACTIVE)
+# Every mapped column, labelled with its attribute name (`metadata_`): rows that build a `Customer`.
+_ROW_COLUMNS = direct_reads.labelled_columns(Customer)
+_GET_ROW = select(*_ROW_COLUMNS).where(*_ONE_ACTIVE)
 
 
 async def get(session: AsyncSession, organization_id: str, customer_id: str) -> Customer | None:
     """The organisation's active customer with this ID.
 
-    In a read-only request on PostgreSQL the row is fetched directly and the customer comes back
-    detached: there is nothing it could be saved by. Everywhere else it is loaded into the session.
+    In a read-only request on PostgreSQL the row is read directly (kit/direct_reads.py) and the
+    customer comes back detached: there is nothing it could be saved by. Everywhere else it is
+    loaded into the session.
     """
-    driver = await direct_reader(session)
-    if driver is not None:
-        try:
-            row = await driver.fetchrow(_GET_DIRECT, organization_id, customer_id)
-        except DRIVER_ERRORS:
-            pass  # the session runs it again below, and reports what went wrong the usual way
-        else:
-            return None if row is None else Customer(**row)
-    return await session.scalar(_GET, {"organization_id": organization_id, "customer_id": customer_id})
+    params = {"organization_id": organization_id, "customer_id": customer_id}
+    rows = await direct_reads.fetch(session, _GET_ROW, params)
+    if rows is not None:
+        return Customer(**rows[0]) if rows else None
+    return await session.scalar(_GET, params)
 
 
 class CustomerRow(NamedTuple):
@@ -71,9 +65,6 @@ class CustomerRow(NamedTuple):
     version: int
     created_at: datetime
     updated_at: datetime
-
-
-_ROW_COLUMNS = [Customer.__table__.c[column].label(key) for column, key in _COLUMNS.items()]
 
 
 async def list_page(
@@ -98,8 +89,11 @@ async def list_page(
         created_before=filters.created_before is not None,
         after=bool(after_id),
     )
-    result = await session.execute(query, {name: value for name, value in params.items() if value})
-    return [CustomerRow._make(row) for row in result]
+    bound = {name: value for name, value in params.items() if value}
+    rows: Sequence[Any] | None = await direct_reads.fetch(session, query, bound)
+    if rows is None:
+        rows = (await session.execute(query, bound)).all()
+    return [CustomerRow._make(row) for row in rows]
 
 
 @functools.cache

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 from pydantic_core import from_json
 from sqlalchemy import Select, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from shipyard.kit.direct_reads import INFO_KEY, DirectReads
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, ExecutionContext
@@ -34,6 +35,8 @@ class Database:
     SELECT on its own, without BEGIN and COMMIT, until the session first writes: that statement
     opens a real transaction, which the request commits or rolls back as usual. Elsewhere it is
     `reader`. `reader` is always transactional (MCP's `SET TRANSACTION READ ONLY` needs that).
+    There, its sessions also carry `direct_reads` (kit/direct_reads.py), a small asyncpg pool for
+    the hottest reads; the app's lifespan opens it, and nothing else needs it.
     """
 
     engine: AsyncEngine
@@ -41,9 +44,17 @@ class Database:
     reader: async_sessionmaker[AsyncSession]
     writer: async_sessionmaker[AsyncSession]
     request_reader: async_sessionmaker[AsyncSession]
+    direct_reads: DirectReads | None = None
+
+    async def open_direct_reads(self) -> None:
+        """Let read-only requests use the direct pool (a no-op where there is none)."""
+        if self.direct_reads is not None:
+            await self.direct_reads.open()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self.direct_reads is not None:
+            await self.direct_reads.close()
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
@@ -54,32 +65,10 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
 
-# What asyncpg raises on a failed query or a lost connection (it is not wrapped when used directly).
-DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
-
-
-async def direct_reader(session: AsyncSession) -> asyncpg.Connection | None:
-    """The asyncpg connection under `session` while it reads outside a transaction, else None.
-
-    That is a GET or HEAD request's session on PostgreSQL without PgBouncer, before any write. A
-    hot read may run one query on it directly: through SQLAlchemy's ORM the same query costs about
-    ten times the CPU. Nothing there needs the ORM: there is no transaction and nothing to flush.
-    On an error, run the query through the session instead, which reports it the usual way (and
-    invalidates a dead connection, so that the unit of work retries the request on a fresh one).
-    """
-    connection = await session.connection()
-    if connection.dialect.driver != "asyncpg":
-        return None
-    raw = await connection.get_raw_connection()
-    if getattr(raw.dbapi_connection, "autocommit", False) is not True:
-        return None
-    driver: asyncpg.Connection = raw.driver_connection
-    return driver
-
-
 def create_database(settings: Settings, *, url: str | None = None) -> Database:
     """Build engines for the configured URL (or `url`, e.g. the migration role's)."""
     url = url or settings.effective_database_url
+    direct_reads: DirectReads | None = None
     if url.startswith("sqlite"):
         engine = _sqlite_engine(url, settings, begin="BEGIN")
         write_engine = _sqlite_engine(url, settings, begin="BEGIN IMMEDIATE")
@@ -89,6 +78,10 @@ def create_database(settings: Settings, *, url: str | None = None) -> Database:
         # Through PgBouncer in transaction mode, a statement outside a transaction may be prepared on
         # one server connection and executed on another; there, every read keeps its transaction.
         request_engine = engine if settings.db_pgbouncer else _autocommit_until_write(engine)
+        if not settings.db_pgbouncer and engine.dialect.driver == "asyncpg" and settings.db_direct_pool_size > 0:
+            direct_reads = DirectReads(
+                engine, size=settings.db_direct_pool_size, acquire_timeout_s=settings.db_pool_timeout_s
+            )
     reader = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
     return Database(
         engine=engine,
@@ -97,7 +90,8 @@ def create_database(settings: Settings, *, url: str | None = None) -> Database:
         writer=async_sessionmaker(write_engine, expire_on_commit=False, autoflush=False),
         request_reader=reader
         if request_engine is engine
-        else async_sessionmaker(request_engine, expire_on_commit=False, autoflush=False),
+        else async_sessionmaker(request_engine, expire_on_commit=False, autoflush=False, info={INFO_KEY: direct_reads}),
+        direct_reads=direct_reads,
     )
 
 

@@ -58,8 +58,8 @@ class SessionHolder:
         return self.session
 
     async def finish(self, *, commit: bool) -> None:
-        """Commit or roll back, if a session was opened."""
-        if self.session is not None:
+        """Commit or roll back, if the session began anything (a direct read begins nothing)."""
+        if self.session is not None and _began_anything(self.session):
             if commit:
                 await self.session.commit()
             else:
@@ -67,9 +67,14 @@ class SessionHolder:
 
     async def close(self) -> None:
         """Release the connection (rolling back anything left open)."""
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
+        session, self.session = self.session, None
+        if session is not None and (_began_anything(session) or session.identity_map):
+            await session.close()
+
+
+def _began_anything(session: AsyncSession) -> bool:
+    # `add()` alone begins no transaction (autoflush is off), yet commit must still flush it.
+    return session.in_transaction() or bool(session.new or session.deleted or session.dirty)
 
 
 class UnitOfWorkMiddleware:
