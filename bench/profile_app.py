@@ -209,6 +209,7 @@ def main() -> None:
             SHIPYARD_METRICS_ENABLED="true",
             PROMETHEUS_MULTIPROC_DIR=str(metrics),
             SHIPYARD_DATA_DIR=work,
+            SHIPYARD_JOBS_EMBEDDED="false",  # as bench/run.py: jobs belong to their own processes
         )
         os.environ.update(dict(item.split("=", 1) for item in args.env))
         try:

@@ -155,6 +155,10 @@ def shipyard_env(base: dict[str, str], *, port: int, app_url: str, metrics_dir: 
         SHIPYARD_ACCESS_LOG="true",
         SHIPYARD_METRICS_ENABLED="true",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        # As in production, where `shipyard worker` and `shipyard scheduler` run the jobs in their own
+        # processes: without Redis the web workers would otherwise run them in-process, and the
+        # reminders job would start on the seed's overdue invoices in the middle of a measurement.
+        SHIPYARD_JOBS_EMBEDDED="false",
     )
     return env
 

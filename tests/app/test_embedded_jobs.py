@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from shipyard.settings import Settings
 from shipyard.worker.runtime import Runtime
 from tests.fixtures.jobs import eventually
 from tests.fixtures.lifespan import running_lifespan
+from tests.fixtures.log_capture import production_logs
 from tests.fixtures.receiver import Received, Receiver, Reply
 from tests.fixtures.tenants import Tenant, create_tenant
 
@@ -49,16 +49,8 @@ class Shutdown:
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.warnings: list[warnings.WarningMessage] = []
-        self.log_records: list[logging.LogRecord] = []
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+        # Every line logged at WARNING or above, ours and the libraries', as production renders them.
+        self.log_lines: list[dict[str, Any]] = []
 
 
 @asynccontextmanager
@@ -74,19 +66,14 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Asyn
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield app, client, shutdown
     finally:
-        collect = _Collect()
-        logging.getLogger().addHandler(collect)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                await lifespan.__aexit__(None, None, None)
-                # Let callbacks scheduled by the shutdown run, then collect what was dropped unclosed.
-                await asyncio.sleep(0.1)
-                gc.collect()
-        finally:
-            logging.getLogger().removeHandler(collect)
+        with production_logs(level="WARNING") as logs, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await lifespan.__aexit__(None, None, None)
+            # Let callbacks scheduled by the shutdown run, then collect what was dropped unclosed.
+            await asyncio.sleep(0.1)
+            gc.collect()
         shutdown.warnings = list(caught)
-        shutdown.log_records = collect.records
+        shutdown.log_lines = logs.lines()
         left = asyncio.all_tasks() - before - {asyncio.current_task()}  # type: ignore[operator]  # set while awaiting
         # The test's receiver may still hold a connection open (the hanging one does): its handlers are not the app's.
         shutdown.tasks = {task for task in left if not task.get_coro().__qualname__.startswith("Receiver.")}  # type: ignore[union-attr]  # a coroutine
@@ -123,7 +110,7 @@ def assert_clean(shutdown: Shutdown) -> None:
     """No task outlived the lifespan, nothing warned, nothing logged a warning or an error."""
     assert shutdown.tasks == set()
     assert [f"{w.category.__name__}: {w.message}" for w in shutdown.warnings] == []
-    assert [(r.name, r.levelname, r.getMessage()) for r in shutdown.log_records] == []
+    assert shutdown.log_lines == []
 
 
 async def test_the_app_alone_delivers_a_verified_webhook_and_shuts_down_cleanly(
@@ -204,4 +191,4 @@ async def test_shutting_down_mid_delivery_leaves_no_task_and_loses_nothing(embed
 
 async def test_shutting_down_mid_delivery_logs_no_error(embedded_settings: Settings) -> None:
     cut_off = await _shut_down_mid_delivery(embedded_settings)
-    assert [(r.name, r.levelname, r.getMessage()) for r in cut_off.shutdown.log_records] == []
+    assert cut_off.shutdown.log_lines == []

@@ -73,6 +73,17 @@ async def test_valid_token_is_looked_up_once_per_cache_period(
     assert len(lookups) == 1
 
 
+async def test_requests_that_miss_the_cache_together_share_one_lookup(
+    client: httpx.AsyncClient, app: Any, tenant: Tenant
+) -> None:
+    app.state.authenticator.forget()
+    with _statements(app) as statements:
+        responses = await asyncio.gather(*(client.get("/api/v1/me", headers=tenant.headers) for _ in range(10)))
+    assert [response.status_code for response in responses] == [200] * 10
+    lookups = [s for s in statements if "api_tokens" in s and s.lstrip().upper().startswith("SELECT")]
+    assert len(lookups) == 1
+
+
 async def _refused_within(client: httpx.AsyncClient, secret: str, since: float, deadline_s: float) -> float:
     """Poll until the token is refused; the seconds it took after `since`."""
     while True:

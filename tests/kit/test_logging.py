@@ -5,18 +5,23 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import structlog
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.requests import Request
 
 from shipyard.identity import token_format
 from shipyard.kit.logging import configure_logging, get_logger
+from shipyard.kit.request_context import RequestContextMiddleware
 from tests.fixtures.tenants import Tenant
 
 COOKIE_VALUE = "cookie-value-4f1c9e2b7a"
@@ -46,13 +51,15 @@ class LogCapture:
 
 
 @contextmanager
-def capturing(*, json_lines: bool) -> Iterator[LogCapture]:
-    """Route all logging, at INFO, into a buffer; restore the previous setup afterwards."""
+def capturing(*, json_lines: bool, level: str = "INFO", stream: io.StringIO | None = None) -> Iterator[LogCapture]:
+    """Route all logging, at `level`, into a buffer; restore the previous setup afterwards."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     saved_structlog = structlog.get_config()
     capture = LogCapture()
-    configure_logging(json_lines=json_lines, level="INFO", stream=capture.stream)
+    if stream is not None:
+        capture.stream = stream
+    configure_logging(json_lines=json_lines, level=level, stream=capture.stream)
     # The test client's own "HTTP Request: ..." lines are not the app's.
     test_client_logger = logging.getLogger("httpx")
     saved_client_level = test_client_logger.level
@@ -206,3 +213,148 @@ async def test_console_format_is_one_readable_line_per_request(client: httpx.Asy
     assert "route=/api/v1/customers" in lines[0]
     assert f"request_id={response.headers['x-request-id']}" in lines[0]
     assert tenant.token not in capture.text
+
+
+def _bare_app(*, access_log: bool = True) -> FastAPI:
+    """Just the request-context middleware and one route: what reaches the access line is what was sent."""
+    app = FastAPI(middleware=[Middleware(RequestContextMiddleware, metrics=None, access_log=access_log)])
+
+    @app.get("/things/{thing_id}")
+    async def thing(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
+
+    return app
+
+
+async def _raw_call(app: FastAPI, method: str, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> int:
+    """One request as raw ASGI, so that the method and headers reach the middleware exactly as given."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers or [],
+        "client": ("192.0.2.1", 4000),
+        "server": ("testserver", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(sent[0]["status"])
+
+
+async def test_the_access_line_still_scrubs_the_method_and_request_id_it_was_sent(logs: LogCapture) -> None:
+    # The access logger trusts the keys whose values it builds itself; these two come from the client.
+    token = token_format.generate()
+    status = await _raw_call(_bare_app(), token, "/things/1", [(b"x-request-id", b"password:hunter2")])
+    assert status == 405
+    [line] = logs.access_lines()
+    assert line["method"] == "shp_[REDACTED]"
+    assert line["request_id"] == "password:[REDACTED]"
+    assert token not in logs.text
+    assert "hunter2" not in logs.text
+
+
+async def test_the_access_line_follows_the_level_and_the_switch() -> None:
+    with capturing(json_lines=True, level="WARNING") as capture:
+        assert await _raw_call(_bare_app(), "GET", "/things/1") == 200
+        get_logger("shipyard.test").info("below_the_level")
+        logging.getLogger("thirdparty").info("below the level too")
+        get_logger("shipyard.test").warning("at_the_level")
+        logging.getLogger("thirdparty").warning("foreign at the level")
+    assert [(line["event"], line["level"]) for line in capture.lines()] == [
+        ("at_the_level", "warning"),
+        ("foreign at the level", "warning"),
+    ]
+    with capturing(json_lines=True) as capture:
+        assert await _raw_call(_bare_app(access_log=False), "GET", "/things/1") == 200
+    assert capture.text == ""
+
+
+def test_an_exception_line_carries_the_traceback(logs: LogCapture) -> None:
+    try:
+        msg = "the cause"
+        raise ValueError(msg)  # noqa: TRY301 - raised here to be logged with its traceback
+    except ValueError:
+        get_logger("shipyard.test").exception("step_failed", step=2)
+    [line] = logs.lines()
+    assert (line["event"], line["level"], line["logger"], line["step"]) == ("step_failed", "error", "shipyard.test", 2)
+    assert line["exception"].startswith("Traceback (most recent call last):")
+    assert line["exception"].endswith("ValueError: the cause")
+
+
+def test_timestamps_are_iso_8601_utc_with_a_z(logs: LogCapture, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = get_logger("shipyard.test")
+    log.info("now")
+    stamped = datetime.fromisoformat(logs.lines()[0]["timestamp"])
+    assert stamped.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - stamped) < timedelta(minutes=1)
+    # Exactly what `datetime.isoformat()` writes, "Z" for "+00:00": no fraction at a whole second.
+    for nanoseconds in (1_700_000_000_123_456_789, 1_700_000_000_000_000_999, 1_700_000_001_000_001_000):
+        monkeypatch.setattr(time, "time_ns", lambda nanoseconds=nanoseconds: nanoseconds)
+        log.info("then")
+        expected = datetime.fromtimestamp(nanoseconds // 1000 / 1_000_000, UTC).isoformat().replace("+00:00", "Z")
+        assert logs.lines()[-1]["timestamp"] == expected
+    assert [line["timestamp"] for line in logs.lines()[1:]] == [
+        "2023-11-14T22:13:20.123456Z",
+        "2023-11-14T22:13:20Z",
+        "2023-11-14T22:13:21.000001Z",
+    ]
+
+
+def test_a_logger_follows_every_reconfiguration() -> None:
+    # Loggers are module globals, used before a test captures logs and after it restores the setup.
+    log = get_logger("shipyard.test")
+    with capturing(json_lines=True) as outer:
+        log.info("one")
+        saved = structlog.get_config()
+        with capturing(json_lines=True, level="WARNING") as inner:
+            log.info("two")
+            log.warning("three")
+        structlog.configure(**saved)
+        log.info("four")
+    assert [line["event"] for line in outer.lines()] == ["one", "four"]
+    assert [line["event"] for line in inner.lines()] == ["three"]
+
+
+class _TornStream(io.StringIO):
+    """A stream whose writes may be cut in two by another thread, as a pipe's may be."""
+
+    def write(self, text: str) -> int:
+        half = len(text) // 2
+        written = super().write(text[:half])
+        time.sleep(0)  # let another thread write in between, if nothing stops it
+        return written + super().write(text[half:])
+
+
+def test_lines_from_our_loggers_and_foreign_ones_never_interleave() -> None:
+    per_thread = 150
+
+    def ours(n: int) -> None:
+        for i in range(per_thread):
+            get_logger("shipyard.test").info("ours", thread=n, i=i, padding="o" * 200)
+
+    def foreign(n: int) -> None:
+        for i in range(per_thread):
+            logging.getLogger("uvicorn.error").info("foreign %d %d %s", n, i, "f" * 200)
+
+    with capturing(json_lines=True, stream=_TornStream()) as capture:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(3) for work in (ours, foreign)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    lines = capture.lines()  # each parses: none was cut by another
+    assert len(lines) == len(threads) * per_thread
+    assert {line["logger"] for line in lines} == {"shipyard.test", "uvicorn.error"}

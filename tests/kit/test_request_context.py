@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from starlette.middleware import Middleware
 
+from shipyard.kit.logging import get_logger
+from shipyard.kit.request_context import RequestContextMiddleware
+from tests.fixtures.log_capture import production_logs
 from tests.fixtures.problems import assert_problem
 from tests.fixtures.tenants import Tenant
 from tests.kit.conftest import PROBE, Probes
@@ -102,3 +108,26 @@ async def test_failure_after_the_response_is_recorded_with_the_status_sent(
     series = [line for line in metrics.splitlines() if "background-failure" in line and "_count" in line]
     assert series, metrics
     assert all('status="201"' in line for line in series), series
+
+
+async def test_every_line_logged_while_answering_carries_the_request_id_and_later_ones_do_not() -> None:
+    app = FastAPI(middleware=[Middleware(RequestContextMiddleware, metrics=None, access_log=True)])
+
+    @app.get("/work")
+    async def work() -> dict[str, str]:
+        await asyncio.sleep(0)  # the other requests run in between
+        get_logger("shipyard.test").warning("ours")
+        logging.getLogger("thirdparty").warning("foreign")
+        return {}
+
+    ids = [f"logged-{n}" for n in range(4)]
+    with production_logs() as logs:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            await asyncio.gather(*(http.get("/work", headers={"X-Request-ID": rid}) for rid in ids))
+        get_logger("shipyard.test").warning("after")
+    lines = logs.lines()
+    for rid in ids:
+        events = sorted(line["event"] for line in lines if line.get("request_id") == rid)
+        assert events == ["foreign", "ours", "request"]
+    [after] = [line for line in lines if line["event"] == "after"]
+    assert "request_id" not in after

@@ -7,6 +7,7 @@ process that revoked it, at once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,7 @@ class TokenAuthenticator:
         self.last_used_resolution = last_used_resolution
         self.max_entries = max_entries
         self._cache: dict[str, _Cached] = {}
+        self._loading: dict[str, asyncio.Future[_Cached]] = {}
 
     def forget(self, token_hash: str | None = None) -> None:
         """Drop a cached token (or all of them), e.g. right after a revocation."""
@@ -80,7 +82,7 @@ class TokenAuthenticator:
         token_hash = token_format.hash_token(token)
         entry = self._cache.get(token_hash)
         if entry is None or entry.cached_until < time.monotonic():
-            entry = await self._load(token_hash)
+            entry = await self._load_once(token_hash)
         now = utcnow()
         if entry.failure is not None:
             return entry.failure
@@ -95,9 +97,33 @@ class TokenAuthenticator:
                 await session.commit()
         return entry.principal
 
+    async def _load_once(self, token_hash: str) -> _Cached:
+        """Load a token's entry, sharing one database read among all the requests that need it now.
+
+        When a busy token's entry expires, every request in flight with it misses at once; without
+        this, each would run the same query in its own session: a burst of work, every TTL, that
+        showed as a latency spike for all of them.
+        """
+        pending = self._loading.get(token_hash)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(token_hash))
+            self._loading[token_hash] = pending
+            pending.add_done_callback(lambda _done: self._loading.pop(token_hash, None))
+        # Shielded: a request that is cancelled while waiting must not cancel the others' read.
+        return await asyncio.shield(pending)
+
     async def _load(self, token_hash: str) -> _Cached:
         async with self.reader() as session:
             found = await repository.find_token_for_auth(session, token_hash)
+        current = self._cache.get(token_hash)
+        if (
+            current is not None
+            and current.failure is not None
+            and current.failure.reason == "token_revoked"
+            and current.cached_until >= time.monotonic()
+        ):
+            # Revoked in this process while the row was being read: the older read must not undo that.
+            return current
         deadline = time.monotonic() + self.ttl_s
         if found is None:
             # Unknown tokens are not cached: a scan of random tokens must not fill the cache.

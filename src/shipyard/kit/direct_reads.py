@@ -100,8 +100,10 @@ class DirectReads:
         if pool is None:
             return None
         sql, names = self._sql(statement)
+        # A timeout costs an asyncio timer per request; it only matters when the pool may make us wait.
+        timeout = None if pool.get_idle_size() else self._acquire_timeout_s
         try:
-            async with pool.acquire(timeout=self._acquire_timeout_s) as connection:
+            async with pool.acquire(timeout=timeout) as connection:
                 rows: list[asyncpg.Record] = await connection.fetch(sql, *(params.get(name) for name in names))
         except DRIVER_ERRORS as exc:
             log.warning("direct_read_failed", error=type(exc).__name__)

@@ -1,14 +1,25 @@
-"""structlog configuration: JSON lines in production, readable console output in development."""
+"""structlog configuration: JSON lines in production, readable console output in development.
+
+Our own loggers take structlog's native path: a level-filtering bound logger whose processors render the
+line, handed to a `structlog.WriteLogger` that writes it to the stream. No stdlib `LogRecord`, handler or
+formatter is involved, which is most of what a line used to cost (the access log writes one per request).
+Stdlib logging carries only foreign loggers (uvicorn, gunicorn, alembic, taskiq, mcp): their records get
+the same processors and renderer, and are written by a writer on the same stream.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
-from collections.abc import Mapping, MutableMapping
-from typing import IO, Any
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from contextvars import ContextVar, Token
+from typing import IO, Any, cast
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 # Keys whose values are never logged, whatever they hold.
 _SECRET_KEYS = re.compile(r"(authorization|cookie|password|passwd|secret|token|api[_-]?key|credential)", re.IGNORECASE)
@@ -31,6 +42,13 @@ _SECRET_VALUES = (
 REDACTED = "[REDACTED]"
 # Keys that name a secret but carry something harmless we want to see.
 _ALLOWED_KEYS = frozenset({"token_id", "token_cache_ttl_s", "token_last_used_resolution_s"})
+# Keys set by the processors that run just before redaction (`add_log_level`, `add_logger_name`,
+# `_add_timestamp`), which overwrite whatever a caller passed under them: a level name, a logger name
+# chosen in code, the clock. Never input, never a secret, so not worth reading on every line.
+_PRODUCED_KEYS = frozenset({"level", "logger", "timestamp"})
+# Values with nothing in them to scrub (a secret-named key is still masked whatever its value).
+_SCALARS = frozenset({int, float, bool, type(None)})
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 def scrub(value: Any) -> Any:  # noqa: ANN401 - log values are arbitrary
@@ -67,15 +85,17 @@ def _may_hold_secret(lowered: str) -> bool:
     )
 
 
-def _scrub_item(key: str, value: Any) -> Any:  # noqa: ANN401 - log values are arbitrary
+def _secret_key(key: str) -> bool:
     secret = _SECRET_KEY_VERDICTS.get(key)
     if secret is None:
         secret = key not in _ALLOWED_KEYS and _SECRET_KEYS.search(key) is not None
         if len(_SECRET_KEY_VERDICTS) < _MAX_REMEMBERED_KEYS:
             _SECRET_KEY_VERDICTS[key] = secret
-    if secret:
-        return REDACTED
-    return scrub(value)
+    return secret
+
+
+def _scrub_item(key: str, value: Any) -> Any:  # noqa: ANN401 - log values are arbitrary
+    return REDACTED if _secret_key(key) else scrub(value)
 
 
 # Log lines reuse a small set of keys: the verdict on each is remembered (up to a bound).
@@ -83,39 +103,171 @@ _SECRET_KEY_VERDICTS: dict[str, bool] = {}
 _MAX_REMEMBERED_KEYS = 1024
 
 
-def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:  # noqa: ANN401
+def redact_secrets(logger: object, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Structlog processor: the last line of defence against a secret reaching a log."""
-    for key in list(event_dict):
-        event_dict[key] = _scrub_item(key, event_dict[key])
+    # Foreign records come with no logger (`ProcessorFormatter` passes None), so only the produced keys
+    # are skipped for them; our loggers add the keys their callers vouch for (see `get_logger`).
+    unscrubbed: frozenset[str] = getattr(logger, "unscrubbed_keys", _PRODUCED_KEYS)
+    verdicts = _SECRET_KEY_VERDICTS
+    # Only values of existing keys are replaced, which iterating a dict's items allows.
+    for key, value in event_dict.items():
+        if key in unscrubbed:
+            continue
+        secret = verdicts.get(key)
+        if secret is None:
+            secret = _secret_key(key)
+        if secret:
+            event_dict[key] = REDACTED
+        elif value.__class__ not in _SCALARS:
+            event_dict[key] = scrub(value)
     return event_dict
+
+
+# The request being answered, for every line logged while it is (`bind_request_id`). One plain
+# contextvar, read by a processor: structlog's `bind_contextvars`/`unbind_contextvars` per request cost
+# several times more and the request ID is the only field bound for every request.
+_REQUEST_ID: ContextVar[str | None] = ContextVar("shipyard_log_request_id", default=None)
+
+
+def bind_request_id(request_id: str) -> Token[str | None]:
+    """Add `request_id` to every line logged in the current context; undo with `unbind_request_id`."""
+    return _REQUEST_ID.set(request_id)
+
+
+def unbind_request_id(token: Token[str | None]) -> None:
+    """Restore the request ID that was bound before `bind_request_id` returned `token`."""
+    _REQUEST_ID.reset(token)
+
+
+def _add_request_id(_logger: object, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # After `merge_contextvars`, and only if absent: a job bound with its own request ID (worker
+    # context) keeps it, as it did when the request's ID was a structlog contextvar too.
+    request_id = _REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def _add_timestamp(_logger: object, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # What `TimeStamper(fmt="iso", utc=True)` writes (`datetime.now(UTC).isoformat()`, "Z" for "+00:00",
+    # no fraction at a whole second) in a third of its time: the date and time of day are formatted
+    # once a second, each line adds only its microseconds.
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    second, prefix = _current_second
+    if seconds != second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _remember_second(seconds, prefix)
+    microseconds = nanoseconds // 1000
+    event_dict["timestamp"] = f"{prefix}.{microseconds:06d}Z" if microseconds else f"{prefix}Z"
+    return event_dict
+
+
+# The last second formatted, and its text; replaced whole (one assignment), so threads never see half.
+_current_second: tuple[int, str] = (-1, "")
+
+
+def _remember_second(seconds: int, prefix: str) -> None:
+    global _current_second  # noqa: PLW0603 - a one-entry cache shared by every line
+    _current_second = (seconds, prefix)
+
+
+class _Writer(structlog.WriteLogger):
+    """structlog's writer, named (for the `logger` key) and carrying the keys its callers vouch for.
+
+    `WriteLogger` takes its lock per file, so every writer on one stream (each logger's, and the
+    foreign records' handler) writes whole lines under one lock: lines never interleave.
+    """
+
+    def __init__(self, file: IO[str], name: str, trusted_keys: frozenset[str]) -> None:
+        super().__init__(file)  # type: ignore[arg-type]  # WriteLogger only writes and flushes: any text stream
+        self.name = name
+        self.unscrubbed_keys = trusted_keys | _PRODUCED_KEYS
+
+
+class _WriterFactory:
+    """structlog's logger factory: one writer per logger, made once, for every later call."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+        self._writers: dict[tuple[str, frozenset[str]], _Writer] = {}
+
+    def __call__(self, name: str = "", trusted_keys: frozenset[str] = _NO_KEYS) -> _Writer:
+        writer = self._writers.get((name, trusted_keys))
+        if writer is None:
+            writer = self._writers[name, trusted_keys] = _Writer(self._file, name, trusted_keys)
+        return writer
+
+
+class _ForeignHandler(logging.Handler):
+    """Foreign stdlib records, rendered by structlog's formatter and written by a structlog writer."""
+
+    def __init__(self, writer: _Writer) -> None:
+        super().__init__()
+        self._writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record's line (what `StreamHandler.emit` does, through the shared writer)."""
+        try:
+            self._writer.msg(self.format(record))
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging must not raise: report on stderr, as stdlib handlers do
+            self.handleError(record)
+
+
+def _json_serializer() -> Callable[..., str]:
+    # `json.dumps(obj, default=...)`, as `JSONRenderer` calls it, builds a `JSONEncoder` on every call;
+    # the same encoder (same output) built once per `default` function saves that on every line.
+    encoders: dict[Callable[[Any], Any], Callable[[Any], str]] = {}
+
+    def dumps(obj: Any, *, default: Callable[[Any], Any]) -> str:  # noqa: ANN401 - any event dict
+        encode = encoders.get(default)
+        if encode is None:
+            encode = encoders[default] = json.JSONEncoder(default=default).encode
+        return encode(obj)
+
+    return dumps
 
 
 def configure_logging(*, json_lines: bool, level: str = "INFO", stream: IO[str] | None = None) -> None:
     """Route structlog and stdlib logging (uvicorn, gunicorn, alembic) through one renderer."""
+    root = logging.getLogger()
+    root.setLevel(level.upper())  # also validates `level`
+    out = stream or sys.stdout
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
+        _add_request_id,
+        structlog.processors.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_timestamp,
         structlog.processors.format_exc_info,
         redact_secrets,
     ]
-    renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
-    structlog.configure(
-        # An event below its logger's level is dropped before any other work is done for it.
-        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_json_serializer())
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
-    handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(_LineFormatter(renderer, foreign_pre_chain=shared))
+    # The foreign handler's writer first: it registers the stream's lock before any other writer exists.
+    handler = _ForeignHandler(_Writer(out, "", _NO_KEYS))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    structlog.configure(
+        processors=[*shared, renderer],
+        # A call below the level is a no-op method: no event dict, no processor runs.
+        wrapper_class=structlog.make_filtering_bound_logger(root.level),
+        logger_factory=_WriterFactory(out),
+        # `get_logger`'s loggers keep their bound logger while this configuration lasts (see `_Logger`).
+        cache_logger_on_first_use=False,
+    )
     # No file name, line and function looked up for each record (a walk up the stack): no renderer
     # here shows them. The logging HOWTO's "Optimization" section documents this switch.
     logging._srcfile = None  # noqa: SLF001 - the documented way to turn the lookup off
-    root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
     # uvicorn's own access log would duplicate ours (and lacks the route template and principal).
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error", "gunicorn.error", "alembic"):
@@ -123,30 +275,41 @@ def configure_logging(*, json_lines: bool, level: str = "INFO", stream: IO[str] 
         logging.getLogger(name).propagate = True
 
 
-class _LineFormatter(structlog.stdlib.ProcessorFormatter):
-    """Renders structlog's events and plain stdlib records (uvicorn, alembic) into the same lines.
+class _Logger:
+    """What `get_logger` returns: the bound logger assembled for the current structlog configuration.
 
-    structlog's `ProcessorFormatter` copies each record and runs its processor list for every line;
-    a structlog event needs only the renderer, so it gets just that (the access log's line included).
+    structlog's lazy proxy assembles a bound logger on every call unless told to cache the first one for
+    good, and cached, a logger would miss a later `configure` (a test capturing logs, or restoring the
+    configuration it saved). This one keeps its bound logger for as long as the configuration is the
+    same, and assembles a new one when it changes: a call costs a look at the configuration.
     """
 
-    def __init__(self, renderer: Any, *, foreign_pre_chain: list[Any]) -> None:  # noqa: ANN401 - a structlog processor
-        super().__init__(
-            foreign_pre_chain=foreign_pre_chain,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-        )
-        self._render = renderer
+    __slots__ = ("_args", "_assembled")
 
-    def format(self, record: logging.LogRecord) -> str:
-        """The record's line."""
-        fields = record.__dict__
-        if isinstance(record.msg, dict) and "_name" in fields:
-            # From structlog's chain (`wrap_for_formatter`): already processed, only to be rendered. A
-            # copy, since a renderer may consume the dict and another handler may format this record.
-            return str(self._render(fields.get("_logger"), fields["_name"], dict(record.msg)))
-        return super().format(record)
+    def __init__(self, name: str, trusted_keys: frozenset[str]) -> None:
+        self._args = (name, trusted_keys)
+        # The configuration a bound logger was assembled for, and that logger: one tuple, replaced
+        # whole, so that a thread never pairs one configuration with another's logger.
+        self._assembled: tuple[tuple[object, ...], Any] = ((), None)
+
+    def __getattr__(self, attribute: str) -> Any:  # noqa: ANN401 - whatever the bound logger has
+        if attribute.startswith("__"):
+            # Protocol lookups (copy, pickle, introspection) are about this object, not a bound logger.
+            raise AttributeError(attribute)
+        config = structlog.get_config()
+        current = (config["logger_factory"], config["wrapper_class"], config["processors"], config["context_class"])
+        assembled_for, bound = self._assembled
+        if current != assembled_for:
+            bound = structlog.get_logger(*self._args).bind()
+            self._assembled = (current, bound)
+        return getattr(bound, attribute)
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A structlog logger for `name`."""
-    return structlog.stdlib.get_logger(name)
+def get_logger(name: str, *, trusted_keys: frozenset[str] = _NO_KEYS) -> FilteringBoundLogger:
+    """A structlog logger for `name`.
+
+    `trusted_keys` are keys whose values every caller of this logger builds from code alone (literals,
+    numbers, route templates, our own IDs), never from request input or anything that may hold a
+    secret: redaction does not read them. Any other key's value is scrubbed on every line.
+    """
+    return cast("FilteringBoundLogger", _Logger(name, trusted_keys))

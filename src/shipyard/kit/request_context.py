@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from shipyard.kit.asgi import header, send_problem
 from shipyard.kit.context import RequestContext, accept_request_id, reset_request_context, set_request_context
-from shipyard.kit.logging import get_logger
+from shipyard.kit.logging import bind_request_id, get_logger, unbind_request_id
 from shipyard.kit.metrics import UNMATCHED_ROUTE, HttpMetrics
 from shipyard.kit.problems import ProblemError, problem_body
 
@@ -21,9 +19,17 @@ if TYPE_CHECKING:
     # Called for every 5xx answer and every unhandled exception (the error-reports table); must not raise.
     ServerErrorHook = Callable[[Scope, int, BaseException | None], Awaitable[None]]
 
-log = get_logger("shipyard.access")
+# The access line's keys whose values `_finish` builds from code alone, which redaction therefore need
+# not read (see `get_logger`): the event and result literals, numbers, the route template (the matched
+# route's path as written in code, or a constant; never the request's path), and IDs from our own
+# records. Not trusted, so scrubbed as on any line: the method and the request ID, both request input
+# (an HTTP method token may spell one of our tokens, `shp_..._...`; a well-formed request ID may be
+# `password:...`). Nothing else may be logged under these keys on this logger.
+_ACCESS_TRUSTED_KEYS = frozenset({"event", "route", "status", "duration_ms", "org", "user_id", "token_id", "result"})
+log = get_logger("shipyard.access", trusted_keys=_ACCESS_TRUSTED_KEYS)
 error_log = get_logger("shipyard.errors")
 
+HTTP_CLIENT_ERROR = 400
 HTTP_SERVER_ERROR = 500
 
 
@@ -58,7 +64,7 @@ class RequestContextMiddleware:
         )
         scope.setdefault("state", {})["request_context"] = context
         token = set_request_context(context)
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        log_token = bind_request_id(request_id)
         exchange = _Exchange(send, (b"x-request-id", request_id.encode()))
         if self.metrics:
             self.metrics.in_flight.inc()
@@ -68,7 +74,7 @@ class RequestContextMiddleware:
             if self.metrics:
                 self.metrics.in_flight.dec()
             self._finish(scope, exchange.status, time.perf_counter() - started)
-            structlog.contextvars.unbind_contextvars("request_id")
+            unbind_request_id(log_token)
             reset_request_context(token)
 
     async def _run(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
@@ -98,6 +104,9 @@ class RequestContextMiddleware:
             self.metrics.request_duration.labels(scope["method"], route, str(status)).observe(elapsed)
         if self.access_log:
             principal: Any = scope.get("state", {}).get("principal")
+            result = (
+                "ok" if status < HTTP_CLIENT_ERROR else "client_error" if status < HTTP_SERVER_ERROR else "server_error"
+            )
             log.info(
                 "request",
                 method=scope["method"],
@@ -107,7 +116,7 @@ class RequestContextMiddleware:
                 org=getattr(principal, "organization_id", None),
                 user_id=getattr(principal, "user_id", None),
                 token_id=getattr(principal, "token_id", None),
-                result="ok" if status < 400 else "client_error" if status < HTTP_SERVER_ERROR else "server_error",  # noqa: PLR2004
+                result=result,
             )
 
 
