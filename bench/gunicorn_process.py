@@ -33,6 +33,7 @@ class Gunicorn:
         self.command = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), *args]
         self.env = env
         self.log_path = log_path
+        self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.ready_path = ready_path
         self.process: subprocess.Popen[bytes] | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # A warm pool opens no connections; a few are normal (a worker's first overflow, pre-ping).
 CHURN_THRESHOLD = 10
@@ -47,6 +47,8 @@ class Result:
     client_cpu_ms: float = 0.0
     # Connections PostgreSQL accepted during the run: more than a handful means the pool churns.
     db_sessions_opened: int = 0
+    # wrk's connections held by each gunicorn worker, sampled a second into the run (procstat.py).
+    connections_per_worker: list[int] = field(default_factory=list)
     ratio: float | None = None
     # What the ratio would be if CPU were the only limit, as on an otherwise idle machine: the
     # ceiling's CPU per request over this route's, everything on the machine counted (app, database

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ sys.path.insert(0, str(REPO))  # tests.fixtures.servers, the suite's throwaway P
 import deliveries  # noqa: E402 - a sibling module of this script, importable once the path is set
 import seed  # noqa: E402 - same
 from gunicorn_process import Gunicorn  # noqa: E402 - same
-from procstat import tree_cpu_seconds  # noqa: E402 - same
+from procstat import connections_per_process, tree_cpu_seconds  # noqa: E402 - same
 from profiling import profile_workers  # noqa: E402 - same
 from report import Result, Route, judge, print_table  # noqa: E402 - same
 from tests.fixtures.servers import PostgresServer, free_port  # noqa: E402 - needs the repo root on sys.path
@@ -57,8 +58,15 @@ def phase(message: str) -> None:
     print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
 
 
-def run_wrk(url: str, route: Route, args: argparse.Namespace, extra: list[str], duration: float) -> Result:
-    """Run wrk once and read the JSON line that wrk.lua's done() prints."""
+def run_wrk(
+    url: str,
+    route: Route,
+    args: argparse.Namespace,
+    extra: list[str],
+    duration: float,
+    sample: Callable[[], None] | None = None,
+) -> Result:
+    """Run wrk once and read the JSON line that wrk.lua's done() prints; `sample` runs once it is going."""
     command = [
         "wrk",
         f"--threads={args.threads}",
@@ -73,11 +81,19 @@ def run_wrk(url: str, route: Route, args: argparse.Namespace, extra: list[str], 
         *extra,
     ]
     client_before = _children_cpu_seconds()
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as wrk:
+        if sample is not None:
+            time.sleep(min(1.0, duration / 2))  # wrk has opened its connections by then
+            sample()
+        try:
+            stdout, stderr = wrk.communicate(timeout=duration + 60)
+        except subprocess.TimeoutExpired:
+            wrk.kill()
+            raise
     client_cpu = _children_cpu_seconds() - client_before
-    match = re.search(r"^BENCH_JSON (\{.*\})$", completed.stdout, re.MULTILINE)
-    if completed.returncode != 0 or match is None:
-        raise RuntimeError(f"wrk failed (exit {completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+    match = re.search(r"^BENCH_JSON (\{.*\})$", stdout, re.MULTILINE)
+    if wrk.returncode != 0 or match is None:
+        raise RuntimeError(f"wrk failed (exit {wrk.returncode}):\n{stdout}\n{stderr}")
     data = json.loads(match.group(1))
     seconds = data["duration_us"] / 1e6
     return Result(
@@ -116,13 +132,27 @@ def probe_for(server: Gunicorn, postgres: PostgresServer) -> Probe:
     return probe
 
 
-def measure(url: str, route: Route, args: argparse.Namespace, extra: list[str], probe: Probe) -> Result:
+def split_for(server: Gunicorn) -> Callable[[], list[int]]:
+    """The number of wrk's connections each worker holds, right now."""
+    return lambda: connections_per_process(server.worker_pids(), server.port)
+
+
+def measure(
+    url: str,
+    route: Route,
+    args: argparse.Namespace,
+    extra: list[str],
+    probe: Probe,
+    split: Callable[[], list[int]] | None = None,
+) -> Result:
     """A short warm-up (pools, caches, the JIT of wrk's Lua), then the measured run."""
     phase(f"warm-up {route.label} ({args.warmup:.0f} s)")
     run_wrk(url, route, args, extra, args.warmup)
     phase(f"measure {route.label} ({args.duration:.0f} s, {args.connections} connections, {args.threads} threads)")
     app_before, db_before, sessions_before = probe()
-    result = run_wrk(url, route, args, extra, args.duration)
+    connections: list[int] = []
+    result = run_wrk(url, route, args, extra, args.duration, (lambda: connections.extend(split())) if split else None)
+    result.connections_per_worker = connections
     app_after, db_after, sessions_after = probe()
     result.db_sessions_opened = sessions_after - sessions_before
     if result.requests:
@@ -133,7 +163,8 @@ def measure(url: str, route: Route, args: argparse.Namespace, extra: list[str], 
         f"CPU/request {result.app_cpu_ms:.2f} ms app + {result.db_cpu_ms:.2f} ms db "
         f"+ {result.client_cpu_ms:.2f} ms wrk, "
         f"non-2xx {result.non_2xx}, socket errors {result.socket_errors}, "
-        f"new PostgreSQL sessions {result.db_sessions_opened}"
+        f"new PostgreSQL sessions {result.db_sessions_opened}, "
+        f"connections per worker {'/'.join(map(str, result.connections_per_worker)) or '?'}"
     )
     return result
 
@@ -245,6 +276,7 @@ def run_ceiling(args: argparse.Namespace, work: Path, postgres: PostgresServer) 
             args,
             [],
             probe_for(server, postgres),
+            split_for(server),
         )
     ceiling.ratio = ceiling.cpu_ratio = 1.0
     return ceiling
@@ -267,7 +299,7 @@ def run_shipyard(
     with Gunicorn([], env, log_path, port, "/ready") as server:
         for route in ROUTES:
             if route.mode in args.routes:
-                result = measure(url, route, args, extra, probe_for(server, postgres))
+                result = measure(url, route, args, extra, probe_for(server, postgres), split_for(server))
                 judge(result, route, ceiling)
                 results.append(result)
         checks = check_side_effects(log_path, server.get("/metrics"), postgres, seeded)
