@@ -38,6 +38,12 @@ graceful_timeout = 25
 # must hold them longer, or it closes one just as the proxy reuses it, and a client gets a 502.
 keepalive = 125
 
+# Client address, scheme and host come from the app's own one-hop rule (SHIPYARD_TRUST_PROXY_HEADERS,
+# kit/proxy_headers.py). uvicorn's proxy-header support under gunicorn trusts X-Forwarded-For from
+# 127.0.0.1 by default: on a TCP bind that would let any local process spoof the client address in
+# audit events and rate limits, whatever that setting says. So uvicorn trusts nobody.
+forwarded_allow_ips = ""  # an empty list of trusted addresses
+
 # The app writes its own access line per request (with route template, principal and request ID),
 # through structlog on stdout; gunicorn's access log would only duplicate it without those fields.
 accesslog = None
