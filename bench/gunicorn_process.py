@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "deploy" / "gunicorn.conf.py"
-WORKERS = 2
+WORKERS = 2  # unless the environment sets SHIPYARD_WEB_WORKERS (e.g. `--env SHIPYARD_WEB_WORKERS=1`)
 START_TIMEOUT_S = 120.0
 # graceful_timeout in the config is 25 s; an idle server stops in well under a second.
 STOP_TIMEOUT_S = 30.0
@@ -80,7 +80,7 @@ class Gunicorn:
                 raise RuntimeError(
                     f"gunicorn exited with {self.process.returncode}; see {self.log_path}:\n{self._tail()}"
                 )
-            if len(self.worker_pids()) >= WORKERS:
+            if len(self.worker_pids()) >= int(self.env.get("SHIPYARD_WEB_WORKERS", WORKERS)):
                 with contextlib.suppress(OSError, urllib.error.URLError):
                     self.get(self.ready_path, timeout=2)
                     return
