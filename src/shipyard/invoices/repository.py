@@ -7,7 +7,6 @@ CPU than running it (SQLAlchemy compiles each shape once and caches the SQL).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,10 +69,7 @@ async def list_page(
     }
     present = frozenset(name for name, value in params.items() if value)
     query, bound = _list_query(present), {name: params[name] for name in present}
-    rows: Sequence[Any] | None = await direct_reads.fetch(session, query, bound)
-    if rows is None:
-        rows = (await session.execute(query, bound)).mappings().all()
-    return [Invoice(**row) for row in rows]
+    return [Invoice(**row) for row in await direct_reads.rows(session, query, bound)]
 
 
 @functools.cache

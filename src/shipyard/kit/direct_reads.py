@@ -28,6 +28,8 @@ from sqlalchemy import inspect
 from shipyard.kit.logging import get_logger
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from sqlalchemy import Label, Select
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -135,3 +137,12 @@ async def fetch(session: AsyncSession, statement: Select[Any], params: dict[str,
     if direct is None or session.in_transaction():
         return None
     return await direct.fetch(statement, params)
+
+
+async def rows(session: AsyncSession, statement: Select[Any], params: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
+    """The statement's rows by column name: read directly when `fetch` may, else through the session."""
+    direct: Sequence[Mapping[str, Any]] | None = await fetch(session, statement, params)  # asyncpg records map names
+    if direct is not None:
+        return direct
+    loaded: Sequence[Mapping[str, Any]] = (await session.execute(statement, params)).mappings().all()
+    return loaded
