@@ -158,7 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         errors_router,
     )
     for router in api_routers:
-        app.include_router(router)
+        app.router.routes.extend(router.routes)
     # Answers the unit of work gives without routing (idempotent replays) still get a route label.
     app.state.labelled_routes = [route for router in api_routers for route in router.routes]
     app.include_router(system_router)

@@ -1,4 +1,4 @@
-"""customers.repository.get: a read-only request's direct read answers exactly what the ORM loads."""
+"""customers.repository.get and get_row: a read-only request's direct read answers exactly what the ORM loads."""
 
 from __future__ import annotations
 
@@ -49,3 +49,18 @@ async def test_direct_read_is_scoped_to_the_organisation_and_skips_archived_cust
     assert archived.status_code == 204, archived.text
     async with app.state.database.request_reader() as session:
         assert await repository.get(session, tenant.organization_id, customer_id) is None
+
+
+async def test_get_row_read_directly_holds_what_the_orm_loads(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    customer_id = await _create(client, tenant)
+    async with app.state.database.request_reader() as session:
+        row = await repository.get_row(session, tenant.organization_id, customer_id)
+        assert await repository.get_row(session, other_tenant.organization_id, customer_id) is None
+        assert not session.in_transaction()  # read past the session, not through it
+    async with app.state.database.writer() as session:
+        loaded = await repository.get(session, tenant.organization_id, customer_id)
+    assert row is not None
+    assert loaded is not None
+    assert row._asdict() == {key: getattr(loaded, key) for key in COLUMNS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import EmailStr
+from pydantic import EmailStr, TypeAdapter
 
 from shipyard.customers import service as customer_service
 from shipyard.customers.repository import CustomerFilter
@@ -22,9 +22,11 @@ from shipyard.models import Customer
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"], responses=problem_responses(401, 403))
 Paging = Annotated[PageParams, Depends(page_params_for("cus"))]
 CustomerID = Annotated[str, "customer ID"]
+# A page validated in one call: a hundred `model_validate` calls cost twice the CPU.
+_CUSTOMER_READS = TypeAdapter(list[CustomerRead])
 
 
-def _read(customer: Customer, response: Response) -> CustomerRead:
+def _read(customer: Customer | customer_service.CustomerView, response: Response) -> CustomerRead:
     response.headers["ETag"] = etag_for(customer.id, customer.version)
     return CustomerRead.model_validate(customer)
 
@@ -50,7 +52,7 @@ async def list_customers(
         session, principal, filters, limit=paging.limit, after_id=paging.after_id
     )
     items, cursor = make_page(
-        [CustomerRead.model_validate(c) for c in customers], [c.id for c in customers], paging.limit
+        _CUSTOMER_READS.validate_python(customers, from_attributes=True), [c.id for c in customers], paging.limit
     )
     return Page[CustomerRead](data=items, next_cursor=cursor)
 
@@ -70,7 +72,7 @@ async def read_customer(
     customer_id: CustomerID, principal: CustomersRead, session: DBSession, response: Response
 ) -> CustomerRead:
     """One customer, with its ETag."""
-    customer = await customer_service.get(session, principal, customer_id)
+    customer = await customer_service.read(session, principal, customer_id)
     if customer is None:
         raise ResourceNotFoundError("customer", customer_id)
     return _read(customer, response)

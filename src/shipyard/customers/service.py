@@ -14,11 +14,18 @@ from shipyard.models import Customer
 from shipyard.models.base import utcnow
 
 TARGET = "customer"
+# What `read` returns, named here so that endpoints need not reach into the repository.
+CustomerView = CustomerRow
 
 
 async def get(session: AsyncSession, principal: Principal, customer_id: str) -> Customer | None:
     """The principal's organisation's customer, or None (also for another tenant's ID)."""
     return await repository.get(session, principal.organization_id, customer_id)
+
+
+async def read(session: AsyncSession, principal: Principal, customer_id: str) -> CustomerView | None:
+    """The customer as a read-only answer shows it (`get` for one to change), or None."""
+    return await repository.get_row(session, principal.organization_id, customer_id)
 
 
 async def list_page(

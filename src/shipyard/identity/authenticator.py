@@ -77,11 +77,13 @@ class TokenAuthenticator:
 
     async def authenticate(self, token: str, ip: str | None) -> Principal | AuthFailure:
         """The Principal for `token`, or why it is refused."""
-        if not token_format.is_well_formed(token):
-            return AuthFailure("malformed_token")
         token_hash = token_format.hash_token(token)
         entry = self._cache.get(token_hash)
+        # Only tokens that were found are cached, so a hit was well formed: the checksum (CPU on every
+        # request otherwise) guards the database, and only a miss reaches it.
         if entry is None or entry.cached_until < time.monotonic():
+            if not token_format.is_well_formed(token):
+                return AuthFailure("malformed_token")
             entry = await self._load_once(token_hash)
         now = utcnow()
         if entry.failure is not None:
