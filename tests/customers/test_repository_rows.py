@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from shipyard.customers import repository
 from shipyard.customers.repository import CustomerRow
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-ROW = {
+ROW: dict[str, Any] = {
     "id": "cus_1",
     "organization_id": "org_1",
     "name": "Ada",
