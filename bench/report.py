@@ -45,8 +45,10 @@ class Result:
     app_cpu_ms: float = 0.0
     db_cpu_ms: float = 0.0
     client_cpu_ms: float = 0.0
-    # Connections PostgreSQL accepted during the run: more than a handful means the pool churns.
+    # Connections PostgreSQL accepted during the run, and how many of them had ended by its end: more
+    # than a handful ended means the pool churns (a pool that grows once keeps what it opened).
     db_sessions_opened: int = 0
+    db_sessions_closed: int = 0
     # wrk's connections held by each gunicorn worker, sampled a second into the run (procstat.py).
     connections_per_worker: list[int] = field(default_factory=list)
     ratio: float | None = None
@@ -99,9 +101,9 @@ def print_table(results: list[Result]) -> None:
         "about the ratio on an otherwise idle machine. On a shared machine, compare CPU per request."
     )
     for r in results:
-        if r.db_sessions_opened > CHURN_THRESHOLD:
+        if r.db_sessions_closed > CHURN_THRESHOLD:
             print(
-                f"WARNING: {r.route} opened {r.db_sessions_opened} PostgreSQL connections during the run: the "
-                "pool is smaller than the concurrency, and overflow connections are opened and closed per request."
+                f"WARNING: {r.route} opened and closed {r.db_sessions_closed} PostgreSQL connections during the run: "
+                "the pool is smaller than the concurrency, and overflow connections are opened and closed per request."
             )
     print()

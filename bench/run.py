@@ -116,18 +116,22 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-# (CPU seconds of the app so far, CPU seconds of PostgreSQL so far, sessions PostgreSQL has opened)
-Probe = Callable[[], tuple[float, float, int]]
+# (CPU seconds of the app so far, CPU seconds of PostgreSQL so far, sessions PostgreSQL has opened,
+# sessions open now)
+Probe = Callable[[], tuple[float, float, int, int]]
 
 
 def probe_for(server: Gunicorn, postgres: PostgresServer) -> Probe:
     """A probe of the counters that `measure` compares before and after a run."""
 
-    def probe() -> tuple[float, float, int]:
-        sessions = postgres.psql(
-            "SELECT sessions FROM pg_stat_database WHERE datname = current_database();", dbname=seed.DATABASE
-        )
-        return server.cpu_seconds(), tree_cpu_seconds(postgres.pid), int(sessions.strip() or 0)
+    def probe() -> tuple[float, float, int, int]:
+        counts = postgres.psql(
+            "SELECT (SELECT sessions FROM pg_stat_database WHERE datname = current_database()) || ' ' ||"
+            " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database());",
+            dbname=seed.DATABASE,
+        ).split()
+        opened, open_now = (int(value) for value in counts) if len(counts) == 2 else (0, 0)  # noqa: PLR2004 - the two counts
+        return server.cpu_seconds(), tree_cpu_seconds(postgres.pid), opened, open_now
 
     return probe
 
@@ -149,12 +153,14 @@ def measure(
     phase(f"warm-up {route.label} ({args.warmup:.0f} s)")
     run_wrk(url, route, args, extra, args.warmup)
     phase(f"measure {route.label} ({args.duration:.0f} s, {args.connections} connections, {args.threads} threads)")
-    app_before, db_before, sessions_before = probe()
+    app_before, db_before, sessions_before, open_before = probe()
     connections: list[int] = []
     result = run_wrk(url, route, args, extra, args.duration, (lambda: connections.extend(split())) if split else None)
     result.connections_per_worker = connections
-    app_after, db_after, sessions_after = probe()
+    app_after, db_after, sessions_after, open_after = probe()
     result.db_sessions_opened = sessions_after - sessions_before
+    # A pool that grew to the concurrency it met opened sessions that are still open: not churn.
+    result.db_sessions_closed = max(0, result.db_sessions_opened - (open_after - open_before))
     if result.requests:
         result.app_cpu_ms = (app_after - app_before) * 1000 / result.requests
         result.db_cpu_ms = (db_after - db_before) * 1000 / result.requests
@@ -163,7 +169,7 @@ def measure(
         f"CPU/request {result.app_cpu_ms:.2f} ms app + {result.db_cpu_ms:.2f} ms db "
         f"+ {result.client_cpu_ms:.2f} ms wrk, "
         f"non-2xx {result.non_2xx}, socket errors {result.socket_errors}, "
-        f"new PostgreSQL sessions {result.db_sessions_opened}, "
+        f"new PostgreSQL sessions {result.db_sessions_opened} ({result.db_sessions_closed} of them closed), "
         f"connections per worker {'/'.join(map(str, result.connections_per_worker)) or '?'}"
     )
     return result
