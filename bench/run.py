@@ -158,7 +158,8 @@ def measure(
     result = run_wrk(url, route, args, extra, args.duration, (lambda: connections.extend(split())) if split else None)
     result.connections_per_worker = connections
     app_after, db_after, sessions_after, open_after = probe()
-    result.db_sessions_opened = sessions_after - sessions_before
+    # Less the probe's own psql session, which the second count includes.
+    result.db_sessions_opened = max(0, sessions_after - sessions_before - 1)
     # A pool that grew to the concurrency it met opened sessions that are still open: not churn.
     result.db_sessions_closed = max(0, result.db_sessions_opened - (open_after - open_before))
     if result.requests:
