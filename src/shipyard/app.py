@@ -123,6 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Shipyard exports Prometheus metrics and JSON logs, not OpenTelemetry. Left on, FastAPI's native
+        # telemetry looked up the global OpenTelemetry providers (environment reads) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         middleware=[
             # Listed outermost first.
             *([Middleware(ProxyHeadersMiddleware)] if settings.trust_proxy_headers else []),
@@ -146,18 +149,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(DBAPIError, _database_error)
+    # Matched in this order, one pattern after another: the busiest paths (the domain) come first.
     api_routers = (
-        identity_router,
-        session_router,
         customers_router,
         invoices_router,
         invoice_send_router,
+        identity_router,
+        session_router,
         events_router,
         webhooks_router,
         audit_router,
         errors_router,
     )
     for router in api_routers:
+        # Added flat, not with `include_router`: FastAPI 0.16x keeps an included router as one nested
+        # route, so a request was matched against every earlier router's routes, then its own router's
+        # twice (10% of a GET's CPU). Each router already carries its full prefix, tags and responses.
         app.router.routes.extend(router.routes)
     # Answers the unit of work gives without routing (idempotent replays) still get a route label.
     app.state.labelled_routes = [route for router in api_routers for route in router.routes]
