@@ -96,9 +96,10 @@ def print_table(results: list[Result]) -> None:
             f"{cpu:>21} {cpu_ratio:>9} {errors:>6}  {target}"
         )
     print(
-        "ratio: req/s over the ceiling's req/s, as the issue defines it. cpu ms/req: CPU per request of\n"
-        "gunicorn, PostgreSQL and wrk. cpu ratio: the ceiling's total CPU per request over the route's,\n"
-        "about the ratio on an otherwise idle machine. On a shared machine, compare CPU per request."
+        "ratio: req/s over the req/s of the ceiling run just above it (seconds before), as the issue\n"
+        "defines it. cpu ms/req: CPU per request of gunicorn, PostgreSQL and wrk. cpu ratio: that\n"
+        "ceiling's total CPU per request over the route's, about the ratio on an otherwise idle machine.\n"
+        "On a shared machine, compare CPU per request."
     )
     for r in results:
         if r.db_sessions_closed > CHURN_THRESHOLD:

@@ -271,28 +271,30 @@ def _interrupt(signum: int, _frame: object) -> NoReturn:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def run_ceiling(args: argparse.Namespace, work: Path, postgres: PostgresServer) -> Result:
+def ceiling_server(work: Path) -> Gunicorn:
     """The bare FastAPI app under the same gunicorn settings: the ceiling every ratio refers to."""
     port = free_port()
     env = shipyard_env(os.environ.copy(), port=port, app_url="", metrics_dir=work / "hello-metrics")
-    phase(f"starting the hello-world ceiling under gunicorn on 127.0.0.1:{port}")
-    with Gunicorn(["--pythonpath", str(BENCH), "hello:app"], env, RESULTS / "hello.log", port, "/") as server:
-        ceiling = measure(
-            f"http://127.0.0.1:{port}",
-            CEILING,
-            args,
-            [],
-            probe_for(server, postgres),
-            split_for(server),
-        )
+    phase(f"starting the hello-world ceiling under gunicorn on 127.0.0.1:{port} (it idles between its runs)")
+    return Gunicorn(["--pythonpath", str(BENCH), "hello:app"], env, RESULTS / "hello.log", port, "/")
+
+
+def measure_ceiling(hello: Gunicorn, args: argparse.Namespace, postgres: PostgresServer) -> Result:
+    """One run of the ceiling, just before the route it is compared with."""
+    ceiling = measure(hello.base_url, CEILING, args, [], probe_for(hello, postgres), split_for(hello))
     ceiling.ratio = ceiling.cpu_ratio = 1.0
     return ceiling
 
 
 def run_shipyard(
-    args: argparse.Namespace, work: Path, postgres: PostgresServer, seeded: seed.Seeded, ceiling: Result
+    args: argparse.Namespace, work: Path, postgres: PostgresServer, seeded: seed.Seeded, hello: Gunicorn
 ) -> tuple[list[Result], dict[str, Any]]:
-    """Shipyard in production mode; each selected route, then the side-effect checks and the profile."""
+    """Shipyard in production mode; each selected route after its own ceiling run, then the checks.
+
+    Each route is compared with a ceiling measured right before it, not with one run at the start:
+    on a shared machine the CPU a request costs drifts by a third within minutes, and a ratio of two
+    runs minutes apart measured that drift as much as the code.
+    """
     ids_file = work / "customer_ids.txt"
     ids_file.write_text("\n".join(seeded.customer_ids) + "\n", encoding="utf-8")
     extra = [str(ids_file), seeded.token, secrets.token_hex(4)]
@@ -306,9 +308,10 @@ def run_shipyard(
     with Gunicorn([], env, log_path, port, "/ready") as server:
         for route in ROUTES:
             if route.mode in args.routes:
+                ceiling = measure_ceiling(hello, args, postgres)
                 result = measure(url, route, args, extra, probe_for(server, postgres), split_for(server))
                 judge(result, route, ceiling)
-                results.append(result)
+                results += [ceiling, result]
         checks = check_side_effects(log_path, server.get("/metrics"), postgres, seeded)
         phase(f"checks: {checks}")
         if args.profile:
@@ -371,11 +374,12 @@ def main() -> int:
             f"and {args.invoices} invoices"
         )
         seeded = seed.prepare(postgres, customers=args.customers, invoices=args.invoices)
-        ceiling = run_ceiling(args, work, postgres)
-        results, checks = run_shipyard(args, work, postgres, seeded, ceiling)
+        hello = stack.enter_context(ceiling_server(work))
+        results, checks = run_shipyard(args, work, postgres, seeded, hello)
+        phase("stopping the hello-world ceiling")
+        hello.stop()
         delivery = run_deliveries(args, postgres)
         phase("stopping PostgreSQL")
-    results.insert(0, ceiling)
     print_table(results)
     print_deliveries(delivery)
     report = {
