@@ -41,7 +41,7 @@ _SHAPE = re.compile(rf"{PREFIX}_([0-9A-Za-z]{{{_RANDOM_LENGTH}}})_([0-9A-Za-z]{{
 
 def is_well_formed(token: str) -> bool:
     """True when `token` has our shape and a matching checksum."""
-    # One regex rather than a per-character check: this runs on every authenticated request.
+    # One regex rather than a check per character (it runs on every token-cache miss).
     shape = _SHAPE.fullmatch(token)
     return shape is not None and secrets.compare_digest(shape[2], _checksum(shape[1]))
 
