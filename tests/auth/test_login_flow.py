@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from shipyard.app import create_app
 from shipyard.auth import audit
@@ -249,3 +251,32 @@ async def test_signing_out_ends_the_session_here_and_at_the_provider(
     # Signed out at the provider too: the next sign-in asks for a login again.
     again = await browser.start()
     assert await sign_in_at_provider(idp, again.headers["location"], login="bob")
+
+
+async def test_the_callback_writes_as_a_writer_so_a_concurrent_write_does_not_break_it(
+    browser: Browser, signin_app: Any
+) -> None:
+    """A GET that writes: on SQLite a reader's deferred transaction fails at its first write when
+    another connection committed after it read ("database is locked"); a writer's queues instead."""
+    database = signin_app.state.database
+    if database.write_engine is database.engine:
+        pytest.skip("one engine for readers and writers (PostgreSQL): nothing to tell apart")
+    path = database.engine.url.database
+    interfered: list[str] = []
+
+    def write_in_between(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # The moment a reader's session is about to write, another connection commits a write.
+        if statement.lstrip().upper().startswith("INSERT") and not interfered:
+            interfered.append(statement)
+            with contextlib.closing(sqlite3.connect(path, timeout=5)) as other:
+                other.execute("PRAGMA user_version = 7")
+                other.commit()
+
+    callback_url = await browser.authorize("alice")
+    event.listen(database.engine.sync_engine, "before_cursor_execute", write_in_between)
+    try:
+        finished = await browser.callback(callback_url)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", write_in_between)
+    assert finished.status_code == 303, finished.text
+    assert interfered == []  # the callback never wrote through the reader's engine

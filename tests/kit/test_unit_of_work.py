@@ -13,6 +13,7 @@ from sqlalchemy import make_url, update
 from starlette.types import Message, Receive, Scope, Send
 
 from shipyard.kit.problems import ProblemError
+from shipyard.kit.unit_of_work import SessionHolder
 from shipyard.models import Customer, IdempotencyKey
 from shipyard.models.base import utcnow
 from shipyard.settings import Settings
@@ -271,3 +272,22 @@ async def test_write_whose_connection_dies_is_not_run_again(
     # The pool threw the dead connection away: the client's own retry is answered.
     retried = await client.post(f"{PROBE}/lose-connection", headers=tenant.headers)
     assert retried.json() == {"attempt": 2}
+
+
+async def test_a_safe_request_can_ask_for_the_writer_session_before_it_opened_one(app: FastAPI) -> None:
+    database = app.state.database
+    holder = SessionHolder(database.request_reader, writer=database.writer)
+    session = holder.get_for_writing()
+    assert session.bind is database.writer.kw["bind"]
+    assert holder.get() is session
+    assert holder.get_for_writing() is session
+    await holder.close()
+
+
+async def test_a_session_already_opened_as_a_reader_is_not_silently_kept_for_writing(app: FastAPI) -> None:
+    database = app.state.database
+    holder = SessionHolder(database.request_reader, writer=database.writer)
+    holder.get()
+    with pytest.raises(RuntimeError, match="opened as a reader"):
+        holder.get_for_writing()
+    await holder.close()

@@ -35,7 +35,7 @@ from shipyard.auth.rate_limit import rate_limited
 from shipyard.auth.schemas import LoginAttemptData
 from shipyard.auth.store import NewSession, SessionStore
 from shipyard.kit.context import current_request_context
-from shipyard.kit.deps import AppSettings, DBSession
+from shipyard.kit.deps import AppSettings, DBWriterSession
 from shipyard.kit.problems import ProblemError
 from shipyard.settings import Settings
 
@@ -122,7 +122,7 @@ async def login(
 @router.get("/callback", dependencies=[rate_limited("auth_callback")])
 async def callback(
     request: Request,
-    db: DBSession,
+    db: DBWriterSession,
     settings: AppSettings,
     code: Param = None,
     state: Param = None,

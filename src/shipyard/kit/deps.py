@@ -19,10 +19,16 @@ async def get_session(request: Request) -> AsyncSession:
     return request.state.session_holder.get()  # type: ignore[no-any-return]  # Starlette's state is untyped
 
 
+async def get_writer_session(request: Request) -> AsyncSession:
+    """The request's session as a writer's, for the rare safe-method endpoint that writes."""
+    return request.state.session_holder.get_for_writing()  # type: ignore[no-any-return]  # Starlette's state is untyped
+
+
 async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings  # type: ignore[no-any-return]  # Starlette's state is untyped
 
 
 DBSession = Annotated[AsyncSession, Depends(get_session)]
+DBWriterSession = Annotated[AsyncSession, Depends(get_writer_session)]
 AppSettings = Annotated[Settings, Depends(get_settings)]

@@ -45,10 +45,11 @@ log = get_logger("shipyard.db")
 class SessionHolder:
     """Opens the request's session on first use, so requests that never touch the DB cost nothing."""
 
-    __slots__ = ("_factory", "session")
+    __slots__ = ("_factory", "_writer", "session")
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], *, writer: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
+        self._writer = writer
         self.session: AsyncSession | None = None
 
     def get(self) -> AsyncSession:
@@ -56,6 +57,20 @@ class SessionHolder:
         if self.session is None:
             self.session = self._factory()
         return self.session
+
+    def get_for_writing(self) -> AsyncSession:
+        """The request's session from the writer factory, even in a GET (the sign-in callback writes).
+
+        On SQLite the reader begins deferred transactions, which fail with "database is locked"
+        instead of queueing when they write after another writer; on PostgreSQL the reader
+        autocommits each read. A session opened before is kept only if it already is a writer's.
+        """
+        if self.session is None:
+            self._factory = self._writer
+        elif self._factory is not self._writer:
+            msg = "the request's session was opened as a reader before the endpoint asked for a writer"
+            raise RuntimeError(msg)
+        return self.get()
 
     async def finish(self, *, commit: bool) -> None:
         """Commit or roll back, if the session began anything (a direct read begins nothing)."""
@@ -100,7 +115,9 @@ class UnitOfWorkMiddleware:
             return
         method = scope["method"]
         database = self.database()
-        holder = SessionHolder(database.request_reader if method in SAFE_METHODS else database.writer)
+        holder = SessionHolder(
+            database.request_reader if method in SAFE_METHODS else database.writer, writer=database.writer
+        )
         scope.setdefault("state", {})["session_holder"] = holder
         try:
             raw_key = header(scope, b"idempotency-key") if method in IDEMPOTENT_METHODS else None
