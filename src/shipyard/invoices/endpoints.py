@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import EmailStr
+from pydantic import EmailStr, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.customers import service as customer_service
@@ -26,6 +26,8 @@ router = APIRouter(prefix=API_V1, tags=["invoices"], responses=problem_responses
 Paging = Annotated[PageParams, Depends(page_params_for("inv"))]
 ITEM = "/customers/{customer_id}/invoices/{invoice_id}"
 
+_INVOICE_READS = TypeAdapter(list[InvoiceRead])
+
 
 def _read(invoice: Invoice, response: Response) -> InvoiceRead:
     response.headers["ETag"] = etag_for(invoice.id, invoice.version)
@@ -33,7 +35,10 @@ def _read(invoice: Invoice, response: Response) -> InvoiceRead:
 
 
 def _page(invoices: list[Invoice], limit: int) -> Page[InvoiceRead]:
-    items, cursor = make_page([InvoiceRead.model_validate(i) for i in invoices], [i.id for i in invoices], limit)
+    # One validation call for the page, as for customers: a call per row costs twice the CPU.
+    items, cursor = make_page(
+        _INVOICE_READS.validate_python(invoices, from_attributes=True), [i.id for i in invoices], limit
+    )
     return Page[InvoiceRead](data=items, next_cursor=cursor)
 
 
