@@ -294,6 +294,23 @@ def test_an_exception_line_carries_the_traceback(logs: LogCapture) -> None:
     assert line["exception"].endswith("ValueError: the cause")
 
 
+def test_values_the_fast_encoder_refuses_are_still_written(logs: LogCapture) -> None:
+    log = get_logger("shipyard.test")
+    log.info("big", count=2**70)  # beyond 64 bits: written by the stdlib encoder instead
+    log.info("keys", by_status={200: 3, 404: 1})  # non-string keys
+    log.info("text", name="Zoë ✓", odd=object.__new__(Decimalish))  # non-ASCII, and an unknown type
+    big, keys, text = logs.lines()
+    assert big["count"] == 2**70
+    assert keys["by_status"] == {"200": 3, "404": 1}
+    assert text["name"] == "Zoë ✓"
+    assert text["odd"] == "<decimal-ish>"
+
+
+class Decimalish:
+    def __repr__(self) -> str:
+        return "<decimal-ish>"
+
+
 def test_timestamps_are_iso_8601_utc_with_a_z(logs: LogCapture, monkeypatch: pytest.MonkeyPatch) -> None:
     log = get_logger("shipyard.test")
     log.info("now")
