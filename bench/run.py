@@ -206,7 +206,9 @@ def check_side_effects(log_path: Path, metrics: str, postgres: PostgresServer, s
     access_lines = 0
     with log_path.open(encoding="utf-8", errors="replace") as log:
         for line in log:
-            access_lines += '"event": "request"' in line
+            # The app's lines are JSON objects; gunicorn's own start-up lines are not.
+            if line.startswith("{"):
+                access_lines += json.loads(line).get("event") == "request"
     observed = sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()

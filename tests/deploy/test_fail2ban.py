@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 import subprocess
 from datetime import datetime
@@ -92,8 +93,7 @@ async def test_the_access_log_and_lookalike_lines_are_not_matched(tmp_path: Path
     log_file.write_text(logs.text)
     matched = _fail2ban_regex(log_file, "msg")
     assert len(matched) == len(FAILURES)
-    assert all('"event": "auth_failed"' in line for line in matched)
-    assert not any('"event": "request"' in line for line in matched)
+    assert [json.loads(line)["event"] for line in matched] == ["auth_failed"] * len(FAILURES)
     addresses = "\n".join(_fail2ban_regex(log_file, "ip"))
     assert "6.6.6.6" not in addresses
     assert "192.0.2.50" not in addresses
