@@ -15,9 +15,13 @@ from sqlalchemy import select
 
 from shipyard.email import service as email_service
 from shipyard.email import tasks as email_tasks
+from shipyard.kit.db import create_database
 from shipyard.kit.logging import configure_logging
 from shipyard.models import EmailMessage
+from shipyard.models.base import utcnow
 from shipyard.settings import Settings
+from shipyard.worker.repository import acquire_lease
+from shipyard.worker.scheduler import LEASE
 from shipyard.worker.tasks import REMINDERS
 from tests.fixtures.jobs import eventually, fast, jobs_app, runtime_of
 from tests.fixtures.smtp import SmtpSink, smtp_server, wait_for_messages
@@ -32,8 +36,25 @@ async def smtp() -> AsyncIterator[SmtpSink]:
         yield sink
 
 
+async def _hold_the_scheduler_lease(settings: Settings) -> None:
+    """Give the scheduler's lease to a holder elsewhere, so the embedded scheduler only waits.
+
+    Otherwise its first tick enqueues the day's reminders, and on a slow machine that run landed
+    while a test was still creating its overdue invoices. These tests run the reminders themselves.
+    """
+    database = create_database(settings)
+    try:
+        async with database.writer() as session:
+            held = await acquire_lease(session, LEASE, "another-host", now=utcnow(), ttl=timedelta(hours=1))
+            await session.commit()
+        assert held
+    finally:
+        await database.dispose()
+
+
 @pytest.fixture
 async def mailing(settings: Settings, smtp: SmtpSink) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Tenant]]:
+    await _hold_the_scheduler_lease(settings)
     async with jobs_app(fast(settings, **smtp.settings(), email_from="Acme Billing <billing@acme.example>")) as (
         app,
         client,
