@@ -219,8 +219,8 @@ class _ForeignHandler(logging.Handler):
 def _json_dumps(obj: Any, *, default: Callable[[Any], Any]) -> str:  # noqa: ANN401 - any event dict
     """orjson: the access line's JSON in about a sixth of the stdlib encoder's time (a line per request).
 
-    What orjson refuses (integers beyond 64 bits, strings that are not valid UTF-8, cycles) raises a
-    `TypeError` subclass; the stdlib encoder then writes or reports it, as before: logging must not raise.
+    What orjson refuses (integers beyond 64 bits, strings that are not valid UTF-8) raises a `TypeError`
+    subclass; the stdlib encoder, which wrote every line before, then writes it as it always did.
     """
     try:
         return orjson.dumps(obj, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
