@@ -1,4 +1,4 @@
-"""Under steady load through Caddy: a gunicorn reload, a killed worker, a crashed database backend, Redis down.
+"""Under load through Caddy: a gunicorn reload, stalled workers, a killed worker, a crashed backend, Redis down.
 
 The load is open-loop at 50 requests per second (tests/e2e/load.py). Each test prints its load
 summary, which the closing note of the topology issue quotes.
@@ -65,6 +65,45 @@ async def test_reload_under_load_answers_every_request(https: httpx.AsyncClient,
     assert len(report.outcomes) == int(RATE * DURATION)
     stack.gunicorn.wait_serving()
     assert before.isdisjoint(stack.gunicorn.worker_pids()), "HUP did not replace the workers"
+
+
+def _creates(stack: Stack) -> Request:
+    def request(index: int) -> tuple[str, str, dict[str, str], bytes | None]:
+        body = f'{{"name": "Stall {index}", "email": "stall-{index}-{secrets.token_hex(3)}@example.com"}}'.encode()
+        headers = {**stack.headers, "Content-Type": "application/json", "Idempotency-Key": secrets.token_hex(16)}
+        return "POST", "/api/v1/customers", headers, body
+
+    return request
+
+
+def _signal_workers(stack: Stack, signum: signal.Signals) -> Callable[[], None]:
+    def send() -> None:
+        for pid in stack.gunicorn.worker_pids():
+            os.kill(pid, signum)
+
+    return send
+
+
+async def test_a_stalled_app_delays_creates_but_fails_none(https: httpx.AsyncClient, stack: Stack) -> None:
+    # While no worker answers (a reload's new workers still importing the app on a slow host), the
+    # edge's requests wait in the socket's backlog. The stall outlasts a health probe's interval
+    # plus its timeout: an edge that marked the app down would answer the creates sent after
+    # that with an immediate 503, as Caddy 2.6 never retries a non-GET once no upstream is left.
+    stall_s = 11.0
+    report = await run_load(
+        https,
+        _creates(stack),
+        rate=2.0,
+        duration=stall_s + 1.0,
+        actions={
+            "stop workers": (0.5, _signal_workers(stack, signal.SIGSTOP)),
+            "continue workers": (0.5 + stall_s, _signal_workers(stack, signal.SIGCONT)),
+        },
+    )
+    print(f"\nload: {report.summary()}")  # noqa: T201 - quoted in the closing note
+
+    assert report.failures() == []
+    assert max(outcome.elapsed for outcome in report.outcomes) > stall_s - 1.0, "the workers never stalled"
 
 
 async def test_killing_a_worker_under_load_fails_no_get(https: httpx.AsyncClient, stack: Stack) -> None:
