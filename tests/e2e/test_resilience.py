@@ -90,16 +90,20 @@ async def test_a_stalled_app_delays_creates_but_fails_none(https: httpx.AsyncCli
     # plus its timeout: an edge that marked the app down would answer the creates sent after
     # that with an immediate 503, as Caddy 2.6 never retries a non-GET once no upstream is left.
     stall_s = 11.0
-    report = await run_load(
-        https,
-        _creates(stack),
-        rate=2.0,
-        duration=stall_s + 1.0,
-        actions={
-            "stop workers": (0.5, _signal_workers(stack, signal.SIGSTOP)),
-            "continue workers": (0.5 + stall_s, _signal_workers(stack, signal.SIGCONT)),
-        },
-    )
+    resume = _signal_workers(stack, signal.SIGCONT)
+    try:
+        report = await run_load(
+            https,
+            _creates(stack),
+            rate=2.0,
+            duration=stall_s + 1.0,
+            actions={
+                "stop workers": (0.5, _signal_workers(stack, signal.SIGSTOP)),
+                "continue workers": (0.5 + stall_s, resume),
+            },
+        )
+    finally:
+        resume()  # never leave the shared stack's workers stopped, whatever happened above
     print(f"\nload: {report.summary()}")  # noqa: T201 - quoted in the closing note
 
     assert report.failures() == []
