@@ -35,12 +35,10 @@ def _gets(stack: Stack) -> Request:
     return request
 
 
-def _mixed(stack: Stack) -> Request:
-    """Four reads to one idempotent create."""
+def _creates(stack: Stack) -> Request:
+    """Idempotent creates, each with its own key and email."""
 
     def request(index: int) -> tuple[str, str, dict[str, str], bytes | None]:
-        if index % 5:
-            return "GET", LIST, stack.headers, None
         body = f'{{"name": "Load {index}", "email": "load-{index}-{secrets.token_hex(3)}@example.com"}}'.encode()
         headers = {**stack.headers, "Content-Type": "application/json", "Idempotency-Key": secrets.token_hex(16)}
         return "POST", "/api/v1/customers", headers, body
@@ -48,10 +46,25 @@ def _mixed(stack: Stack) -> Request:
     return request
 
 
+def _mixed(stack: Stack) -> Request:
+    """Four reads to one idempotent create."""
+    gets, creates = _gets(stack), _creates(stack)
+
+    def request(index: int) -> tuple[str, str, dict[str, str], bytes | None]:
+        return gets(index) if index % 5 else creates(index)
+
+    return request
+
+
 async def _load(
-    https: httpx.AsyncClient, request: Request, actions: dict[str, tuple[float, Callable[[], None]]] | None = None
+    https: httpx.AsyncClient,
+    request: Request,
+    actions: dict[str, tuple[float, Callable[[], None]]] | None = None,
+    *,
+    rate: float = RATE,
+    duration: float = DURATION,
 ) -> LoadReport:
-    report = await run_load(https, request, rate=RATE, duration=DURATION, actions=actions)
+    report = await run_load(https, request, rate=rate, duration=duration, actions=actions)
     print(f"\nload: {report.summary()}")  # noqa: T201 - quoted in the issue's closing note
     return report
 
@@ -65,15 +78,6 @@ async def test_reload_under_load_answers_every_request(https: httpx.AsyncClient,
     assert len(report.outcomes) == int(RATE * DURATION)
     stack.gunicorn.wait_serving()
     assert before.isdisjoint(stack.gunicorn.worker_pids()), "HUP did not replace the workers"
-
-
-def _creates(stack: Stack) -> Request:
-    def request(index: int) -> tuple[str, str, dict[str, str], bytes | None]:
-        body = f'{{"name": "Stall {index}", "email": "stall-{index}-{secrets.token_hex(3)}@example.com"}}'.encode()
-        headers = {**stack.headers, "Content-Type": "application/json", "Idempotency-Key": secrets.token_hex(16)}
-        return "POST", "/api/v1/customers", headers, body
-
-    return request
 
 
 def _signal_workers(stack: Stack, signum: signal.Signals) -> Callable[[], None]:
@@ -92,19 +96,18 @@ async def test_a_stalled_app_delays_creates_but_fails_none(https: httpx.AsyncCli
     stall_s = 11.0
     resume = _signal_workers(stack, signal.SIGCONT)
     try:
-        report = await run_load(
+        report = await _load(
             https,
             _creates(stack),
-            rate=2.0,
-            duration=stall_s + 1.0,
-            actions={
+            {
                 "stop workers": (0.5, _signal_workers(stack, signal.SIGSTOP)),
                 "continue workers": (0.5 + stall_s, resume),
             },
+            rate=2.0,
+            duration=stall_s + 1.0,
         )
     finally:
         resume()  # never leave the shared stack's workers stopped, whatever happened above
-    print(f"\nload: {report.summary()}")  # noqa: T201 - quoted in the closing note
 
     assert report.failures() == []
     assert max(outcome.elapsed for outcome in report.outcomes) > stall_s - 1.0, "the workers never stalled"
