@@ -35,7 +35,8 @@ ENV PATH=/opt/shipyard/.venv/bin:$PATH \
     SHIPYARD_BIND=0.0.0.0:8000 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 WORKDIR /opt/shipyard
-USER shipyard:shipyard
+# Numeric IDs (the ones created above): a runtime checks "non-root" without reading /etc/passwd (DL3066).
+USER 10001:10001
 EXPOSE 8000
 # Liveness only (/health touches no dependency); compose.yaml's depends_on uses it.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

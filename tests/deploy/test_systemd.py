@@ -14,7 +14,8 @@ from tests.fixtures.units import unit_directives
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS_DIR = REPO / "deploy" / "systemd"
-UNITS = sorted(path.name for path in UNITS_DIR.glob("*.service"))
+# The virtualenv units; shipyard-web-container.service (the image under podman) has its own tests.
+UNITS = sorted(path.name for path in UNITS_DIR.glob("*.service") if not path.stem.endswith("-container"))
 LONG_RUNNING = ["shipyard-scheduler.service", "shipyard-web.service", "shipyard-worker.service"]
 # `--threshold` takes the score times ten; the gate is 1.5 and its target about 1.1.
 THRESHOLD = 15
