@@ -40,6 +40,8 @@ CONTRACTS = {
     "sql_type": 'op.execute("ALTER TABLE customers ALTER COLUMN email TYPE text")',
     "sql_not_null": 'op.execute("ALTER TABLE customers ALTER COLUMN email SET NOT NULL")',
     "sql_computed": 'op.execute("DROP " + "TABLE customers")',
+    "sql_on_the_connection": 'op.get_bind().execute(sa.text("ALTER TABLE customers DROP COLUMN email"))',
+    "driver_sql_on_the_connection": 'op.get_bind().exec_driver_sql("DROP TABLE customers")',
     "helper_function": 'def _cleanup() -> None:\n    op.drop_column("customers", "email")',
 }
 
@@ -54,6 +56,9 @@ EXPANSIONS = {
     "loosen_to_nullable": 'op.alter_column("customers", "email", nullable=True)',
     "create_index": 'op.create_index("ix_customers_tier", "customers", ["tier"])',
     "sql_grant": 'op.execute("GRANT SELECT ON customers TO shipyard_app")',
+    "data_migration_on_the_connection": (
+        'op.get_bind().execute(sa.update(sa.table("customers", sa.column("tier"))).values(tier="basic"))'
+    ),
 }
 
 

@@ -30,6 +30,8 @@ REFUSED_OPERATIONS = {
     "drop_column": "drops a column",
     "rename_table": "renames a table",
 }
+# Connection methods that run SQL outside `op`, e.g. through `op.get_bind()`.
+SQL_RUNNERS = frozenset({"execute", "exec_driver_sql"})
 # SQL that contracts the schema; DROP CONSTRAINT/INDEX/DEFAULT and REVOKE are not listed on purpose.
 REFUSED_SQL = (
     (re.compile(r"\bDROP\s+TABLE\b", re.IGNORECASE), "drops a table"),
@@ -76,7 +78,12 @@ def check_migration(path: Path) -> list[Violation]:
     for call in _calls_outside_downgrade(tree):
         operation = _operation(call, receivers)
         if operation is not None:
-            found.extend(Violation(path, call.lineno, message) for message in _judge(call, operation, constants))
+            messages = _judge(call, operation, constants)
+        elif _called_name(call) in SQL_RUNNERS:
+            messages = _judge_other_sql(call, constants)
+        else:
+            continue
+        found.extend(Violation(path, call.lineno, message) for message in messages)
     return found
 
 
@@ -129,6 +136,17 @@ def _judge_sql(call: ast.Call, constants: dict[str, str]) -> list[str]:
     if sql is None:
         return ["runs SQL the check cannot read (op.execute with a computed statement)"]
     return [f"{message} (op.execute)" for pattern, message in REFUSED_SQL if pattern.search(sql)]
+
+
+def _judge_other_sql(call: ast.Call, constants: dict[str, str]) -> list[str]:
+    """SQL run on a connection (`op.get_bind().execute(sa.text(...))`): judged when it is readable.
+
+    A computed statement here is usually a data migration (`select`, `update`), so it is not refused.
+    """
+    sql = _sql_text(call.args[0], constants) if call.args else None
+    if sql is None:
+        return []
+    return [f"{message} ({_called_name(call)})" for pattern, message in REFUSED_SQL if pattern.search(sql)]
 
 
 def _sql_text(node: ast.expr, constants: dict[str, str]) -> str | None:
