@@ -2,7 +2,8 @@
 # Shipyard's image: one image for web, worker, scheduler and migrate (compose.yaml picks the command).
 # Multi-stage: the build stage has uv and the lockfile; the runtime stage only the virtualenv.
 # Runs as a non-root user and works with a read-only root filesystem (only /tmp is writable).
-# Not built on the project's CI machines (no Docker engine there); see deploy/README.md.
+# Built and pushed by .github/workflows/deploy.yml (ghcr.io, tagged with the commit SHA); the build
+# machines have no Docker engine, so the suite checks it with hadolint and structurally.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
