@@ -31,8 +31,12 @@ def pytest_report_header() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:  # noqa: ARG001
-    """Skip PostgreSQL-only tests on the SQLite run (they run on the PostgreSQL run)."""
+    """Skip PostgreSQL-only tests on the SQLite run, and database-independent ones on the PostgreSQL run."""
     if DB_KIND == "postgres":
+        once = pytest.mark.skip(reason="touches no database: runs in the SQLite pass of `make test`")
+        for item in items:
+            if "database_independent" in item.keywords:
+                item.add_marker(once)
         return
     skip = pytest.mark.skip(reason="runs in the PostgreSQL pass of `make test`")
     for item in items:

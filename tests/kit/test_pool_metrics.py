@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shipyard.kit.db import create_database
 from shipyard.kit.pool_metrics import PoolMetrics, WatchedPool
+from shipyard.settings import Settings
 from tests.fixtures.jobs import eventually
 
 
@@ -18,16 +19,20 @@ def _value(registry: CollectorRegistry, name: str, pool: str) -> float | None:
     return registry.get_sample_value(name, {"pool": pool})
 
 
-async def test_connections_in_use_follow_checkouts_of_the_apps_pool(app: FastAPI) -> None:
-    database = app.state.database
-    registry = app.state.job_metrics.registry
+async def test_connections_in_use_follow_checkouts_of_the_configured_pool(settings: Settings) -> None:
+    database = create_database(settings)
+    registry = CollectorRegistry()
+    PoolMetrics(registry).watch(database)
     pool = "main" if database.engine is database.write_engine else "write"
     in_use = "shipyard_db_pool_connections_in_use"
-    before = _value(registry, in_use, pool) or 0.0
-    async with database.writer() as session:
-        await session.execute(text("SELECT 1"))
-        assert _value(registry, in_use, pool) == before + 1
-    assert _value(registry, in_use, pool) == before
+    try:
+        assert _value(registry, in_use, pool) == 0
+        async with database.writer() as session:
+            await session.execute(text("SELECT 1"))
+            assert _value(registry, in_use, pool) == 1
+        assert _value(registry, in_use, pool) == 0
+    finally:
+        await database.dispose()
 
 
 async def test_a_checkout_waiting_for_a_full_pool_is_counted_and_overflow_is_reported(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ process and never a value a dead worker left behind (docs/decisions/0020).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,8 +28,9 @@ EVENT_TO_RECEIPT_BUCKETS = (0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0)
 # The queues a worker drains, named after the job that drains them; the outbox is the relay's.
 OUTBOX_QUEUE = "outbox.relay"
-LEASED_QUEUES = {"webhooks.deliver": WebhookDelivery, "email.send": EmailMessage}
-REFRESHED = "livemostrecent"
+DELIVERY_QUEUE = "webhooks.deliver"
+EMAIL_QUEUE = "email.send"
+REFRESHED: Final = "livemostrecent"
 
 
 class JobMetrics:
@@ -118,11 +120,12 @@ class JobMetrics:
         self.outbox_oldest_age.set(outbox_age)
         self.queue_depth.labels(queue=OUTBOX_QUEUE).set(backlog)
         self.queue_oldest_age.labels(queue=OUTBOX_QUEUE).set(outbox_age)
-        for queue, model in LEASED_QUEUES.items():
-            depth, oldest = await worker_repository.due_backlog(session, model, now=now)
+        deliveries = await worker_repository.due_backlog(session, WebhookDelivery, now=now)
+        emails = await worker_repository.due_backlog(session, EmailMessage, now=now)
+        for queue, (depth, oldest) in ((DELIVERY_QUEUE, deliveries), (EMAIL_QUEUE, emails)):
             age = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
             self.queue_depth.labels(queue=queue).set(depth)
             self.queue_oldest_age.labels(queue=queue).set(age)
-            if model is WebhookDelivery:
+            if queue == DELIVERY_QUEUE:
                 self.oldest_pending_delivery_age.set(age)
         self.disabled_endpoints.set(await webhook_repository.count_disabled(session))
