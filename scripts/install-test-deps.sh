@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs (real PostgreSQL, Redis,
 # PgBouncer, Caddy and wrk servers; Node.js for the test OpenID provider;
-# Chromium for the browser test; fail2ban-regex for the fail2ban filter), but
-# only those that are missing.
+# Chromium for the browser test; fail2ban-regex for the fail2ban filter;
+# Prometheus with promtool and Alertmanager with amtool for the monitoring
+# files), but only those that are missing.
 #
 # Quiet when everything is present. As non-root it only reports what is
 # missing and exits 1, so CI and developers get a clear instruction instead of
@@ -10,7 +11,8 @@
 #
 # Daemons: the Debian packages start their system services on install
 # (postgresql-common even creates and starts a "main" cluster on port 5432,
-# redis-server listens on 6379, caddy on 80). The tests never use those: they
+# redis-server listens on 6379, caddy on 80, prometheus on 9090 and
+# alertmanager on 9093). The tests never use those: they
 # start throwaway servers on random ports (tests/fixtures/servers.py). To avoid
 # leaving surprise listeners on well-known ports, we install with a temporary
 # policy-rc.d that forbids service starts (the standard Debian mechanism, also
@@ -40,6 +42,9 @@ have_cmd node || missing+=(nodejs)
 have_cmd npm || missing+=(npm)
 have_cmd chromium || missing+=(chromium)
 have_cmd fail2ban-regex || missing+=(fail2ban)
+# The prometheus package ships promtool; prometheus-alertmanager ships amtool.
+have_cmd promtool || missing+=(prometheus)
+have_cmd prometheus-alertmanager || missing+=(prometheus-alertmanager)
 
 node_too_old() {
     # tests/oidc_provider pins oidc-provider 9, which needs Node.js >= 20.19 (Debian 12's nodejs is 18).

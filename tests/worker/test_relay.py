@@ -82,4 +82,4 @@ async def test_jobs_log_the_request_id_of_the_request_that_caused_them(hooked: H
     assert attempts, lines
     assert attempts[0]["request_id"] == "req-logged-7"
     assert attempts[0]["job"] == "webhooks.deliver"
-    assert attempts[0]["result"] == "succeeded"
+    assert attempts[0]["result"] == "delivered"

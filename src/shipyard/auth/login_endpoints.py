@@ -33,6 +33,7 @@ from shipyard.auth.oidc import (
 )
 from shipyard.auth.rate_limit import rate_limited
 from shipyard.auth.schemas import LoginAttemptData
+from shipyard.auth.sign_in_metrics import count_sign_in
 from shipyard.auth.store import NewSession, SessionStore
 from shipyard.kit.context import current_request_context
 from shipyard.kit.deps import AppSettings, DBWriterSession
@@ -169,6 +170,7 @@ async def callback(
         session_id=issued.session_id,
         details={"identity_id": result.identity.id, "new_user": result.created, "remember": attempt.remember},
     )
+    count_sign_in(request, settings, provider=profile.provider)
     response = RedirectResponse(attempt.return_to, status_code=303, headers=_NO_STORE)
     cookies.set_session_cookies(response, issued, settings)
     cookies.clear_login_cookie(response, settings)
@@ -211,6 +213,7 @@ async def _refuse(request: Request, exc: LoginError, *, provider: str | None) ->
     """Audit (in a transaction of its own) and log a refused sign-in."""
     context = current_request_context()
     details = {"check": exc.check} if exc.check else {}
+    count_sign_in(request, request.app.state.settings, provider=provider, reason=exc.reason)
     await audit.record_auth_event_now(
         request.app.state.database,
         audit.LOGIN_FAILED,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
 from shipyard.kit.direct_reads import INFO_KEY, DirectReads
+from shipyard.kit.pool_metrics import WatchedPool
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, ExecutionContext
@@ -96,7 +97,9 @@ def create_database(settings: Settings, *, url: str | None = None) -> Database:
 
 
 def _sqlite_engine(url: str, settings: Settings, *, begin: str) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000})
+    engine = create_async_engine(
+        url, poolclass=WatchedPool, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000}
+    )
     busy_timeout = int(settings.sqlite_busy_timeout_ms)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -135,6 +138,7 @@ def _postgres_engine(url: str, settings: Settings) -> AsyncEngine:
         kwargs["poolclass"] = NullPool
     else:
         kwargs.update(
+            poolclass=WatchedPool,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_s,

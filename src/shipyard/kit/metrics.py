@@ -7,6 +7,7 @@ import os
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
+    Counter,
     Gauge,
     Histogram,
     generate_latest,
@@ -46,6 +47,18 @@ class HttpMetrics:
             multiprocess_mode="max",
         )
         self.build_info.labels(version=version).set(1)
+        self.sign_ins = Counter(
+            "shipyard_sign_ins",
+            "Finished sign-ins by provider (a configured Authentik source, else `other`), result and reason.",
+            ["provider", "result", "reason"],
+            registry=self.registry,
+        )
+
+    def count_sign_in(self, *, provider: str | None, known: set[str], reason: str | None = None) -> None:
+        """One sign-in that succeeded (no `reason`) or failed; only configured providers become labels."""
+        label = provider if provider in known else ("none" if provider is None else "other")
+        result = "success" if reason is None else "failure"
+        self.sign_ins.labels(provider=label, result=result, reason=reason or "").inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text for `/metrics` (merged across workers in multiprocess mode)."""

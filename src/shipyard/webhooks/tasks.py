@@ -85,8 +85,7 @@ async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
             status = delivery.status
             await session.commit()
         result = _result(outcome, status)
-        runtime.metrics.deliveries.labels(result=result).inc()
-        runtime.metrics.latency.observe(outcome.latency_ms / 1000)
+        runtime.metrics.observe_delivery(result, outcome.latency_ms, disabled, event_created_at=message.created_at)
         log.info(
             "webhook_attempt",
             result=result,
@@ -99,7 +98,9 @@ async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
 
 def _result(outcome: http_delivery.Outcome, status: str) -> str:
     if outcome.succeeded:
-        return "succeeded"
+        return "delivered"
+    if outcome.gone:
+        return "gone"
     if (outcome.error or "").startswith("blocked"):
         return "blocked"
     return "retrying" if status == "pending" else "failed"

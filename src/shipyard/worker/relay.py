@@ -54,7 +54,9 @@ async def claim_batch(runtime: Runtime, limit: int) -> Batch:
         deliveries = await leases.lease_due(session, WebhookDelivery, now=now, until=until, token=token, limit=limit)
         emails = await leases.lease_due(session, EmailMessage, now=now, until=until, token=token, limit=limit)
         await session.commit()
-    return Batch(token=token, events=len(events), deliveries=deliveries, emails=emails)
+    runtime.metrics.lease_expiries.labels(queue=DELIVER).inc(deliveries.expired)
+    runtime.metrics.lease_expiries.labels(queue=SEND_EMAIL).inc(emails.expired)
+    return Batch(token=token, events=len(events), deliveries=deliveries.ids, emails=emails.ids)
 
 
 async def relay(runtime: Runtime, *, max_batches: int = 20) -> int:

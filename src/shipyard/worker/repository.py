@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,9 +14,16 @@ from shipyard.models import EmailMessage, JobLease, JobRun, WebhookDelivery, Wor
 Work = TypeVar("Work", WebhookDelivery, EmailMessage)
 
 
+class Leased(NamedTuple):
+    """The rows one pass leased, and how many of them had a lease that ran out (their holder vanished)."""
+
+    ids: list[str]
+    expired: int
+
+
 async def lease_due(
     session: AsyncSession, model: type[Work], *, now: datetime, until: datetime, token: str, limit: int
-) -> list[str]:
+) -> Leased:
     """Lease up to `limit` due, unheld rows to `token`; rows another transaction holds are skipped."""
     query = (
         select(model)
@@ -30,11 +37,13 @@ async def lease_due(
         .with_for_update(skip_locked=True)
     )
     rows = list(await session.scalars(query))
+    # A finished attempt clears its lease, so a due row that still has one was abandoned by its holder.
+    expired = sum(1 for row in rows if row.leased_until is not None)
     for row in rows:
         row.lease_token = token
         row.leased_until = until
     await session.flush()
-    return [row.id for row in rows]
+    return Leased([row.id for row in rows], expired)
 
 
 async def take(
@@ -69,6 +78,13 @@ async def held(session: AsyncSession, model: type[Work], row_id: str, mine: str)
 async def oldest_due(session: AsyncSession, model: type[Work]) -> datetime | None:
     """When the longest-waiting pending row became due."""
     return await session.scalar(select(func.min(model.next_attempt_at)).where(model.status == WorkStatus.PENDING))
+
+
+async def due_backlog(session: AsyncSession, model: type[Work], *, now: datetime) -> tuple[int, datetime | None]:
+    """How many pending rows are due, and when the longest-waiting one became due."""
+    due = (model.status == WorkStatus.PENDING) & (model.next_attempt_at <= now)
+    row = (await session.execute(select(func.count(), func.min(model.next_attempt_at)).where(due))).one()
+    return int(row[0]), row[1]
 
 
 async def acquire_lease(session: AsyncSession, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:

@@ -215,6 +215,7 @@ async def running(
     """A runtime that runs jobs (`work`) and/or the scheduler (`schedule`), until the block exits."""
     broker = create_broker(settings)
     runtime = Runtime(settings, database, broker, metrics or JobMetrics())
+    runtime.metrics.pools.watch(database)
     try:
         await broker.startup()
     except RedisError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -94,4 +96,27 @@ def register(broker: AsyncBroker, runtime: Runtime) -> Tasks:
         REMINDERS: reminders,
         PRUNE: prune,
     }
-    return {name: broker.register_task(function, task_name=name) for name, function in jobs.items()}
+    return {
+        name: broker.register_task(_timed(runtime, name, function), task_name=name) for name, function in jobs.items()
+    }
+
+
+def _timed(runtime: Runtime, name: str, function: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """`function`, observed in `shipyard_job_duration_seconds{job, outcome}` (taskiq reads its signature)."""
+
+    @functools.wraps(function)
+    async def timed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - the job's own arguments and result
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            result = await function(*args, **kwargs)
+        except asyncio.CancelledError:
+            outcome = "interrupted"
+            raise
+        else:
+            outcome = "succeeded"
+            return result
+        finally:
+            runtime.metrics.job_duration.labels(job=name, outcome=outcome).observe(time.perf_counter() - started)
+
+    return timed
