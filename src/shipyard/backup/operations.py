@@ -55,7 +55,7 @@ def run_backup(
         log.error(  # noqa: TRY400 - a refusal with its reason; no traceback to show
             "backup_failed", error=str(exc), **details
         )
-        _audit_quietly(settings, "backup.failed", audit.FAILURE, {**details, "error": str(exc)})
+        audit_quietly(settings, "backup.failed", audit.FAILURE, {**details, "error": str(exc)})
         raise
     state.record_success(
         state.state_path(settings.data_dir),
@@ -65,7 +65,7 @@ def run_backup(
     )
     details.update(size_bytes=result.size_bytes, duration_ms=round(result.duration_s * 1000))
     log.info("backup_created", **details)
-    _audit_quietly(settings, "backup.created", audit.SUCCESS, details)
+    audit_quietly(settings, "backup.created", audit.SUCCESS, details)
     return result
 
 
@@ -79,12 +79,12 @@ def run_restore(settings: Settings, source: Path, command: str) -> RestoreResult
         log.error(  # noqa: TRY400 - a refusal with its reason; no traceback to show
             "restore_failed", error=str(exc), **details
         )
-        _audit_quietly(settings, "backup.restore_failed", audit.FAILURE, {**details, "error": str(exc)})
+        audit_quietly(settings, "backup.restore_failed", audit.FAILURE, {**details, "error": str(exc)})
         raise
     details.update(revision=result.revision, kept_aside=str(result.kept_aside) if result.kept_aside else None)
     log.info("backup_restored", **details)
     # Recorded in the restored database: the one the app runs on from now on.
-    _audit_quietly(settings, "backup.restored", audit.SUCCESS, details)
+    audit_quietly(settings, "backup.restored", audit.SUCCESS, details)
     return result
 
 
@@ -112,13 +112,15 @@ def _sqlite_url(settings: Settings) -> str:
     return settings.effective_database_url
 
 
-def _audit_quietly(settings: Settings, action: str, result: str, details: dict[str, Any]) -> None:
+def audit_quietly(
+    settings: Settings, action: str, result: str, details: dict[str, Any], *, url: str | None = None
+) -> None:
     """Audit from synchronous code (the CLI, or the scheduler's worker thread: neither runs a loop).
 
     A database that cannot take the event is logged, not fatal.
     """
     try:
-        if not settings.is_sqlite or sqlite_file.sqlite_path(settings.effective_database_url).exists():
-            asyncio.run(record_audit(settings, action, result=result, details=details))
+        if url or not settings.is_sqlite or sqlite_file.sqlite_path(settings.effective_database_url).exists():
+            asyncio.run(record_audit(settings, action, result=result, details=details, url=url))
     except Exception as exc:  # noqa: BLE001 - the operation's own outcome must stand; the log line remains
         log.warning("audit_failed", action=action, error=type(exc).__name__)
