@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,7 @@ db_app = typer.Typer(help="Move the database.", no_args_is_help=True)
 def _settings() -> Settings:
     settings = Settings()
     # Log lines go to stderr: stdout carries the command's own report.
-    configure_logging(json_lines=settings.log_format is LogFormat.JSON, level=settings.log_level)
+    configure_logging(json_lines=settings.log_format is LogFormat.JSON, level=settings.log_level, stream=sys.stderr)
     return settings
 
 
