@@ -22,6 +22,7 @@ from shipyard.auth.oidc import create_oidc_client
 from shipyard.auth.pages import router as pages_router
 from shipyard.auth.session_endpoints import router as session_router
 from shipyard.auth.store import create_session_store
+from shipyard.backup.state import BackupStateCollector, state_path
 from shipyard.customers.endpoints import router as customers_router
 from shipyard.error_reports.endpoints import router as errors_router
 from shipyard.error_reports.recorder import record_server_error
@@ -79,7 +80,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.require_production_ready()
     app_version = version("shipyard")
-    metrics = HttpMetrics(app_version) if settings.metrics_enabled else None
+    metrics = (
+        HttpMetrics(app_version, collectors=[BackupStateCollector(state_path(settings.data_dir))])
+        if settings.metrics_enabled
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shipyard.backup.cli import add_commands as add_backup_commands
 from shipyard.identity import repository as identity_repository
 from shipyard.identity import service as identity_service
 from shipyard.kit.db import create_database
@@ -21,7 +22,7 @@ from shipyard.kit.problems import ProblemError
 from shipyard.models import ApiToken
 from shipyard.models.base import utcnow
 from shipyard.ops.verify import verify_command
-from shipyard.settings import LogFormat, MissingSettingsError, Settings
+from shipyard.settings import InvalidSettingError, LogFormat, MissingSettingsError, Settings
 from shipyard.worker.cli import add_commands as add_worker_commands
 
 # Tracebacks never show local variables: those hold settings, URLs with passwords and token secrets.
@@ -288,9 +289,10 @@ def main() -> None:
     """Entry point of the `shipyard` console script."""
     try:
         app()
-    except MissingSettingsError as exc:
+    except (MissingSettingsError, InvalidSettingError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
 
 
 add_worker_commands(app)
+add_backup_commands(app)

@@ -38,6 +38,14 @@ class MissingSettingsError(RuntimeError):
         )
 
 
+class InvalidSettingError(RuntimeError):
+    """A setting has a value Shipyard cannot run with; the message names it and the fix."""
+
+
+# Bech32: "age1" and 58 characters of its alphabet (no 1, b, i, o).
+_AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
+
+
 class Settings(BaseSettings):
     """Shipyard configuration, read from `SHIPYARD_*` variables (and plain `DATABASE_URL`/`REDIS_URL`)."""
 
@@ -74,6 +82,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SHIPYARD_REDIS_URL", "REDIS_URL"),
     )
 
+    # --- backups of the embedded SQLite database (docs/operations/backups.md) --------
+    # Set: the scheduler takes a daily backup there, and `shipyard backup` writes there by default.
+    backup_dir: Path | None = None
+    # The age public key (age1...) backups are encrypted to; the secret key never sits on this host's
+    # settings, only in the identity file given to `shipyard restore`.
+    backup_age_recipient: str | None = None
+    backup_age_identity_file: Path | None = None
+    # How many scheduled backups to keep in backup_dir (the newest ones).
+    backup_keep: int = Field(default=14, ge=1)
+
     # --- API contract ----------------------------------------------------------
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl_hours: int = 24
@@ -101,6 +119,16 @@ class Settings(BaseSettings):
     def _default_log_format(self) -> Settings:
         if self.log_format is None:
             self.log_format = LogFormat.JSON if self.is_production else LogFormat.CONSOLE
+        return self
+
+    @model_validator(mode="after")
+    def _require_backup_recipient(self) -> Settings:
+        # A RuntimeError passes through pydantic unwrapped: the CLI prints it as one line.
+        if self.backup_dir is not None and not _AGE_RECIPIENT.fullmatch((self.backup_age_recipient or "").strip()):
+            raise InvalidSettingError(
+                "SHIPYARD_BACKUP_DIR is set, so SHIPYARD_BACKUP_AGE_RECIPIENT must be the age public key"
+                " (age1..., from `age-keygen -y KEYFILE`) that backups are encrypted to"
+            )
         return self
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -13,6 +14,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.registry import Collector
 
 UNMATCHED_ROUTE = "<unmatched>"
 
@@ -25,8 +27,12 @@ def multiprocess_dir() -> str | None:
 class HttpMetrics:
     """The HTTP metrics of one app instance, on a registry of its own so tests can build many apps."""
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, version: str, *, collectors: Sequence[Collector] = ()) -> None:
+        # Collectors that read shared state at scrape time (the backup record): the same in every process.
+        self.collectors = tuple(collectors)
         self.registry = CollectorRegistry(auto_describe=True)
+        for collector in self.collectors:
+            self.registry.register(collector)
         self.request_duration = Histogram(
             "http_request_duration_seconds",
             "Time to answer an HTTP request, by route template.",
@@ -65,5 +71,7 @@ class HttpMetrics:
         if multiprocess_dir():
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
+            for collector in self.collectors:
+                registry.register(collector)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

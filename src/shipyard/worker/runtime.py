@@ -22,6 +22,7 @@ from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
+from shipyard.backup.operations import scheduled_backup
 from shipyard.email.sender import Sender, sender_for
 from shipyard.kit.db import Database
 from shipyard.kit.logging import get_logger
@@ -36,6 +37,7 @@ from shipyard.worker.scheduler import PeriodicJob, Scheduler
 log = get_logger("shipyard.worker")
 METRICS_REFRESH_S = 15.0
 SHUTDOWN_GRACE_S = 5.0
+BACKUP_DAILY = "backup.daily"
 
 
 class Runtime:
@@ -146,11 +148,14 @@ class Runtime:
                 await asyncio.wait_for(self._stopping.wait(), timeout=METRICS_REFRESH_S)
 
     def periodic_jobs(self) -> list[PeriodicJob]:
-        """The scheduler's jobs: reminders daily, pruning hourly, and (on Redis) the sweep."""
+        """The scheduler's jobs: reminders daily, pruning hourly, the daily backup, and (on Redis) the sweep."""
         jobs = [
             PeriodicJob(tasks.REMINDERS, timedelta(days=1), lambda: self.enqueue(tasks.REMINDERS)),
             PeriodicJob(tasks.PRUNE, timedelta(hours=1), lambda: self.enqueue(tasks.PRUNE)),
         ]
+        if self.settings.backup_dir is not None and self.settings.is_sqlite:
+            # Run by the scheduler itself, not a worker: one file, one writer of it, once a day.
+            jobs.append(PeriodicJob(BACKUP_DAILY, timedelta(days=1), lambda: scheduled_backup(self.settings)))
         if not self.local:
             # Each in-process worker polls by itself; Redis workers are fed by this sweep (and by commits).
             sweep = timedelta(seconds=self.settings.jobs_poll_interval_s)
