@@ -168,7 +168,8 @@ async def callback(
             ip=context.ip if context else None,
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
             remember=attempt.remember,
-            id_token_hint=login.id_token,
+            # Kept only where RP-initiated logout will use it (decisions/0009).
+            id_token_hint=login.id_token if metadata.end_session_endpoint else None,
         ),
     )
     audit.record_auth_event(
