@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from shipyard.auth import audit as auth_audit
 from shipyard.models import Role
-from tests.fixtures.tenants import Tenant, add_member, issue_token
+from tests.fixtures.tenants import Tenant, add_member, create_tenant, issue_token
 
 EVENTS = "/api/v1/audit-events"
 
@@ -122,3 +123,44 @@ async def test_organisation_sees_only_its_own_events(
     assert theirs not in {e["target_id"] for e in mine}
     assert {e["actor_id"] for e in mine} <= {tenant.user_id, None}
     assert await _events(client, tenant, target_id=theirs) == []
+
+
+async def test_the_operators_see_failed_sign_ins_and_nobody_else_does(
+    client: httpx.AsyncClient, app: Any, tenant: Tenant
+) -> None:
+    app.state.settings.operator_org = "ops"
+    operator = await create_tenant(app, "Operations", "ops")
+    await _customer(client, tenant.headers, "Ada")
+    await auth_audit.record_auth_event_now(
+        app.state.database,
+        auth_audit.LOGIN_FAILED,
+        user_id=None,
+        organization_id=None,
+        provider="google",
+        reason="state_mismatch",
+    )
+    unknown = await client.get("/api/v1/customers", headers=_bearer(f"shp_{'A' * 32}_{'B' * 6}"))
+    assert unknown.status_code == 401
+
+    seen = {event["action"]: event for event in await _events(client, operator)}
+    assert seen["auth.login_failed"]["details"]["reason"] == "state_mismatch"
+    assert seen["auth.login_failed"]["result"] == "failure"
+    assert seen["auth.token_rejected"]["details"]["reason"] in {"malformed_token", "unknown_token"}
+    assert "customer.created" not in seen  # another organisation's events stay its own
+    only_failures = await _events(client, operator, action="auth.login_failed")
+    assert [event["action"] for event in only_failures] == ["auth.login_failed"]
+
+    # Any other organisation sees its own events only, as before.
+    assert not {"auth.login_failed", "auth.token_rejected"} & {e["action"] for e in await _events(client, tenant)}
+
+
+async def test_without_an_operator_organisation_nobody_sees_failed_sign_ins(
+    client: httpx.AsyncClient, app: Any, tenant: Tenant
+) -> None:
+    await auth_audit.record_auth_event_now(
+        app.state.database, auth_audit.LOGIN_FAILED, user_id=None, organization_id=None, reason="state_mismatch"
+    )
+    ops = await create_tenant(app, "Operations", "ops")  # named like one, but not configured as one
+    assert app.state.settings.operator_org is None
+    for someone in (tenant, ops):
+        assert "auth.login_failed" not in {event["action"] for event in await _events(client, someone)}

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 from typing import Any
 
@@ -251,6 +252,24 @@ async def test_signing_out_ends_the_session_here_and_at_the_provider(
     # Signed out at the provider too: the next sign-in asks for a login again.
     again = await browser.start()
     assert await sign_in_at_provider(idp, again.headers["location"], login="bob")
+
+
+async def test_the_id_token_is_not_kept_when_the_provider_has_no_rp_initiated_logout(
+    browser: Browser, signin_app: Any
+) -> None:
+    client = signin_app.state.oidc
+    client._metadata = dataclasses.replace(await client.metadata(), end_session_endpoint=None)
+
+    assert (await browser.sign_in("alice")).status_code == 303
+
+    me = (await browser.http.get("/api/v1/me")).json()
+    (record,) = await signin_app.state.session_store.list_sessions(me["user_id"])
+    assert record.id_token_hint is None
+    csrf = browser.http.cookies["__Host-shipyard_csrf"]
+    signed_out = await browser.http.post(
+        "/api/auth/logout", headers={"X-CSRF-Token": csrf, "Origin": "https://testserver"}
+    )
+    assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/")
 
 
 async def test_the_callback_writes_as_a_writer_so_a_concurrent_write_does_not_break_it(

@@ -218,6 +218,42 @@ async def test_an_answer_naming_another_issuer_is_refused(browser: Browser, sign
     await _assert_refused(response, browser, signin_app, "issuer_mismatch", check="iss")
 
 
+async def test_an_answer_without_iss_is_refused_when_the_provider_promises_it(
+    browser: Browser, signin_app: Any
+) -> None:
+    assert (await signin_app.state.oidc.metadata()).iss_parameter_supported  # oidc-provider advertises RFC 9207
+    callback = await browser.authorize("alice")
+    without_iss = f"{CALLBACK_URL}?{urlencode({k: v for k, v in query_of(callback).items() if k != 'iss'})}"
+
+    response = await browser.callback(without_iss)
+
+    await _assert_refused(response, browser, signin_app, "issuer_mismatch", check="iss_missing")
+
+
+async def test_an_answer_without_iss_is_accepted_from_a_provider_that_does_not_promise_it(
+    browser: Browser, signin_app: Any
+) -> None:
+    client = signin_app.state.oidc
+    client._metadata = dataclasses.replace(await client.metadata(), iss_parameter_supported=False)
+    callback = await browser.authorize("alice")
+    without_iss = f"{CALLBACK_URL}?{urlencode({k: v for k, v in query_of(callback).items() if k != 'iss'})}"
+
+    assert (await browser.callback(without_iss)).status_code == 303
+
+
+async def test_a_refused_callback_clears_the_login_cookie_and_is_not_cached(browser: Browser) -> None:
+    callback = await browser.authorize("alice")
+    assert browser.http.cookies.get(LOGIN_COOKIE)
+
+    response = await browser.callback(_with(callback, iss="https://evil.example"))
+
+    assert response.status_code == 400
+    assert response.headers["cache-control"] == "no-store"
+    (cleared,) = [line for line in response.headers.get_list("set-cookie") if line.startswith(f"{LOGIN_COOKIE}=")]
+    assert "max-age=0" in cleared.lower()
+    assert browser.http.cookies.get(LOGIN_COOKIE) is None
+
+
 async def test_the_callback_is_rate_limited(browser: Browser, signin_app: Any) -> None:
     signin_app.state.settings.auth_rate_limit_per_minute = 2
     answers = [await browser.callback(f"{CALLBACK_URL}?state=x&code=y") for _ in range(3)]

@@ -244,6 +244,13 @@ DISCOVERY = {
 }
 
 
+def test_discovery_tells_whether_the_provider_promises_rfc_9207_iss() -> None:
+    assert not ProviderMetadata.from_discovery(DISCOVERY, "https://idp.example").iss_parameter_supported
+    for advertised, required in ((True, True), (False, False), ("true", False)):
+        document = {**DISCOVERY, "authorization_response_iss_parameter_supported": advertised}
+        assert ProviderMetadata.from_discovery(document, "https://idp.example").iss_parameter_supported is required
+
+
 def test_an_https_issuer_needs_https_endpoints() -> None:
     metadata = ProviderMetadata.from_discovery(DISCOVERY, "https://idp.example")
     assert (metadata.userinfo_endpoint, metadata.end_session_endpoint) == ("https://idp.example/userinfo", None)

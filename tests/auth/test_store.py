@@ -290,6 +290,36 @@ async def test_pruning_deletes_ended_sessions_and_lapsed_logins_only(
     assert await session_store.resolve_access(rotated.issued.access_token) is not None
 
 
+@pytest.mark.parametrize("ending", ["revoked", "refresh_reused"])
+async def test_an_ended_session_keeps_no_id_token(
+    session_app: Any, session_store: SessionStore, member: Tenant, store_kind: str, ending: str
+) -> None:
+    hint = "eyJhbGciOiJSUzI1NiJ9.eyJlbWFpbCI6ImFkYUBleGFtcGxlLmNvbSJ9.planted-signature"
+    async with session_app.state.database.writer() as db:
+        issued = await session_store.create_session(
+            db,
+            NewSession(
+                user_id=member.user_id,
+                organization_id=member.organization_id,
+                provider="google",
+                ip=None,
+                user_agent=None,
+                remember=False,
+                id_token_hint=hint,
+            ),
+        )
+        await db.commit()
+    assert "planted-signature" in await _stored_text(session_app, store_kind)  # kept while the session lives
+
+    if ending == "revoked":
+        assert await session_store.revoke_session(issued.session_id, "logout")
+    else:
+        assert isinstance(await session_store.rotate_refresh(issued.refresh_token), Rotated)
+        assert isinstance(await session_store.rotate_refresh(issued.refresh_token), Reused)
+
+    assert "planted-signature" not in await _stored_text(session_app, store_kind)
+
+
 async def test_the_id_token_is_kept_for_logout_unless_it_is_too_long(
     session_app: Any, session_store: SessionStore, member: Tenant
 ) -> None:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from starlette.routing import Route
 
+from shipyard.app import create_app
 from shipyard.error_reports import repository
 from shipyard.error_reports.recorder import record_error, record_server_error
 from shipyard.identity.principal import Principal
@@ -18,7 +19,9 @@ from shipyard.kit.db import create_database
 from shipyard.models import Role
 from shipyard.models.error_report import ErrorReport
 from shipyard.settings import Settings
-from tests.fixtures.tenants import Tenant
+from tests.fixtures.lifespan import running_lifespan
+from tests.fixtures.sqlite_lock import IMPATIENT_BUSY_TIMEOUT_MS, database_locked
+from tests.fixtures.tenants import Tenant, create_tenant
 
 
 def failing_request_scope(tenant: Tenant | None) -> dict[str, Any]:
@@ -61,11 +64,32 @@ async def test_a_request_is_recorded_once_however_often_it_is_reported(mcp_app: 
     assert [(r.message, r.organization_id) for r in reports] == [("first", None)]
 
 
-async def test_an_unmatched_request_is_labelled_unmatched(mcp_app: FastAPI) -> None:
-    scope = {**failing_request_scope(None), "route": None}
-    await record_server_error(mcp_app.state, scope, 502, None)
+async def test_an_error_before_routing_is_recorded_with_the_route_that_would_match_and_the_org(
+    mcp_app: FastAPI, tenant: Tenant
+) -> None:
+    # Raised by a middleware (the idempotency claim, say): the router never ran, the principal is known.
+    scope = {**failing_request_scope(tenant), "route": None, "app": mcp_app}
+    await record_server_error(mcp_app.state, scope, 500, RuntimeError("database is locked"))
     [report] = await stored(mcp_app)
-    assert report.route == "<unmatched>"
+    assert report.route == "/api/v1/customers/{customer_id}"
+    assert report.organization_id == tenant.organization_id
+
+
+async def test_an_error_on_a_path_no_route_matches_is_recorded_with_the_path_scrubbed(
+    mcp_app: FastAPI, tenant: Tenant
+) -> None:
+    path = f"/no/such/route/{tenant.token}"
+    await record_server_error(mcp_app.state, {**failing_request_scope(None), "route": None, "path": path}, 502, None)
+    [report] = await stored(mcp_app)
+    assert report.route == "/no/such/route/shp_[REDACTED]"
+
+
+async def test_the_principal_verified_by_the_mcp_sdk_gives_the_org(mcp_app: FastAPI, tenant: Tenant) -> None:
+    principal = Principal(tenant.organization_id, tenant.user_id, Role.OWNER, frozenset())
+    user = SimpleNamespace(access_token=SimpleNamespace(principal=principal))
+    await record_server_error(mcp_app.state, {**failing_request_scope(None), "user": user}, 500, RuntimeError())
+    [report] = await stored(mcp_app)
+    assert report.organization_id == tenant.organization_id
 
 
 async def test_recording_never_raises_when_the_database_is_unusable(settings: Settings) -> None:
@@ -113,3 +137,25 @@ async def test_the_app_itself_records_an_unhandled_exception(app: FastAPI, clien
         report = await session.scalar(select(ErrorReport).where(ErrorReport.request_id == "req-real-path"))
     assert report is not None
     assert report.route == "/api/v1/_edge_probe/explode"
+
+
+async def test_the_app_records_a_failure_before_routing_with_its_route_and_org(settings: Settings) -> None:
+    patient_about_use = {"sqlite_busy_timeout_ms": IMPATIENT_BUSY_TIMEOUT_MS, "token_last_used_resolution_s": 3600}
+    app = create_app(settings.model_copy(update=patient_about_use))
+    async with running_lifespan(app):
+        tenant = await create_tenant(app, "Acme", "acme")
+        transport = httpx.ASGITransport(app=app)
+        headers = {**tenant.headers, "Idempotency-Key": "key-locked-1", "X-Request-ID": "req-before-routing"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            # The token's use is recorded now, so that the claim below is the request's first write.
+            assert (await client.get("/api/v1/customers", headers=tenant.headers)).status_code == 200
+            # The unit of work claims the key before routing; the database is locked, the claim fails.
+            with database_locked(app, until_a_write_fails=True):
+                body = {"name": "Ada", "email": "ada@example.com"}
+                response = await client.post("/api/v1/customers", json=body, headers=headers)
+        assert response.status_code == 500, response.text
+        async with app.state.database.reader() as session:
+            report = await session.scalar(select(ErrorReport).where(ErrorReport.request_id == "req-before-routing"))
+    assert report is not None
+    assert (report.method, report.route) == ("POST", "/api/v1/customers")
+    assert report.organization_id == tenant.organization_id

@@ -20,7 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 
 from shipyard.identity import token_format
-from shipyard.kit.logging import configure_logging, get_logger
+from shipyard.kit.logging import configure_logging, get_logger, scrub
 from shipyard.kit.request_context import RequestContextMiddleware
 from tests.fixtures.tenants import Tenant
 
@@ -375,3 +375,11 @@ def test_lines_from_our_loggers_and_foreign_ones_never_interleave() -> None:
     lines = capture.lines()  # each parses: none was cut by another
     assert len(lines) == len(threads) * per_thread
     assert {line["logger"] for line in lines} == {"shipyard.test", "uvicorn.error"}
+
+
+def test_a_jwt_is_masked_wherever_it_appears() -> None:
+    id_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl-_x"
+    assert scrub(f"logout at https://idp.example/end?hint={id_token}&x=1") == (
+        "logout at https://idp.example/end?hint=[REDACTED_JWT]&x=1"
+    )
+    assert scrub(("call", (id_token, "2026-01-01"))) == ["call", ["[REDACTED_JWT]", "2026-01-01"]]

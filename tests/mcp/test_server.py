@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import httpx
 import httpx2
 import pytest
+from fastapi import FastAPI
 from mcp.shared.exceptions import MCPError
+from sqlalchemy import select
 
 from shipyard.app import create_app
+from shipyard.identity import token_format
 from shipyard.mcp.server import transport_security
 from shipyard.mcp.tools import DESCRIPTIONS
+from shipyard.models.error_report import ErrorReport
 from shipyard.settings import Environment, Settings
 from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.mcp import mcp_session
 from tests.fixtures.seed import Seeded
-from tests.fixtures.tenants import Tenant, issue_token
+from tests.fixtures.sqlite_lock import IMPATIENT_BUSY_TIMEOUT_MS, database_locked
+from tests.fixtures.tenants import Tenant, create_tenant, issue_token
 
 TOOLS = {
     "org_overview",
@@ -193,3 +199,41 @@ async def test_configured_hosts_and_origins_replace_the_defaults(settings: Setti
             evil = await http.post("/mcp", json=INITIALIZE, headers={**headers, "Origin": "http://127.0.0.1:8000"})
     assert (allowed.status_code, from_app.status_code) == (200, 200)
     assert (loopback.status_code, evil.status_code) == (421, 403)
+
+
+@pytest.fixture
+async def impatient_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app with a busy timeout short enough for a locked SQLite database to show quickly."""
+    application = create_app(settings.model_copy(update={"sqlite_busy_timeout_ms": IMPATIENT_BUSY_TIMEOUT_MS}))
+    async with running_lifespan(application):
+        yield application
+
+
+async def test_a_failure_before_the_tool_runs_is_a_recorded_problem(impatient_app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=impatient_app)
+    unknown = {**MCP_HEADERS, "Authorization": f"Bearer {token_format.generate()}", "X-Request-ID": "req-mcp-locked"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        # Refusing the unknown token writes its audit event: the database is locked, the write fails.
+        with database_locked(impatient_app, until_a_write_fails=True):
+            response = await http.post("/mcp", json=INITIALIZE, headers=unknown)
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (response.json()["code"], response.json()["request_id"]) == ("internal_error", "req-mcp-locked")
+    async with impatient_app.state.database.reader() as session:
+        report = await session.scalar(select(ErrorReport).where(ErrorReport.request_id == "req-mcp-locked"))
+    assert report is not None
+    assert (report.method, report.route, report.status) == ("POST", "/mcp", 500)
+    assert report.exception_type == "sqlalchemy.exc.OperationalError"
+
+
+async def test_a_read_only_call_succeeds_while_the_database_is_locked(impatient_app: FastAPI) -> None:
+    tenant = await create_tenant(impatient_app, "Acme", "acme")
+    transport = httpx.ASGITransport(app=impatient_app)
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {tenant.token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        # Recording when the token was last used cannot write now; the call only reads, and succeeds.
+        with database_locked(impatient_app):
+            response = await http.post("/mcp", json=INITIALIZE, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["result"]["serverInfo"]["name"] == "shipyard"

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from mcp.client import Client
 
+from shipyard.auth import audit as auth_audit
 from shipyard.models import Role
 from tests.fixtures.mcp import mcp_session
 from tests.fixtures.seed import Seeded, days_from_today
-from tests.fixtures.tenants import add_member, issue_token
+from tests.fixtures.tenants import Tenant, add_member, issue_token
 
 ACME_OUTSTANDING = [
     {"amount": 12500, "currency": "EUR", "formatted": "125.00 EUR"},
@@ -146,6 +147,20 @@ async def test_recent_audit_events_shows_the_organisations_own_events(
     assert latest["has_more"] is True
     assert leaks(created, globex) == set()
     assert leaks(latest, globex) == set()
+
+
+async def test_recent_audit_events_shows_the_operators_the_failed_sign_ins(
+    base_url: str, mcp_app: Any, acme: Seeded, operator: Tenant
+) -> None:
+    await auth_audit.record_auth_event_now(
+        mcp_app.state.database, auth_audit.LOGIN_FAILED, user_id=None, organization_id=None, reason="state_mismatch"
+    )
+    seen: dict[str, list[str]] = {}
+    for name, token in (("ops", operator.token), ("acme", acme.tenant.token)):
+        async with mcp_session(base_url, token) as client:
+            answer = await call(client, "recent_audit_events", {"action": "auth.login_failed"})
+        seen[name] = [event["action"] for event in answer["events"]]
+    assert seen == {"ops": ["auth.login_failed"], "acme": []}
 
 
 async def test_the_other_organisation_sees_only_its_own_data_on_every_tool(

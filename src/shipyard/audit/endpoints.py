@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Query
 from shipyard.audit import service as audit_service
 from shipyard.audit.repository import AuditFilter
 from shipyard.audit.schemas import AuditEventRead
+from shipyard.error_reports import service as error_reports_service
 from shipyard.identity.auth import AuditRead
 from shipyard.kit.api import API_V1
-from shipyard.kit.deps import DBSession
+from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import problem_responses
 from shipyard.kit.types import Timestamp
@@ -26,6 +27,7 @@ async def list_audit_events(
     principal: AuditRead,
     session: DBSession,
     paging: Paging,
+    settings: AppSettings,
     action: Annotated[str | None, Query(max_length=64, description="e.g. customer.created")] = None,
     actor_id: Text = None,
     target_type: Text = None,
@@ -34,7 +36,11 @@ async def list_audit_events(
     occurred_after: Annotated[Timestamp | None, Query(description="At or after (RFC 3339, with zone).")] = None,
     occurred_before: Annotated[Timestamp | None, Query(description="Before (RFC 3339, with zone).")] = None,
 ) -> Page[AuditEventRead]:
-    """The organisation's audit events, newest first."""
+    """The organisation's audit events, newest first.
+
+    Members of the operator organisation (`SHIPYARD_OPERATOR_ORG`) also see the events that belong to no
+    organisation: failed sign-ins (`auth.login_failed`) and refused tokens that match no organisation.
+    """
     filters = AuditFilter(
         action=action,
         actor_id=actor_id,
@@ -43,6 +49,13 @@ async def list_audit_events(
         occurred_after=occurred_after,
         occurred_before=occurred_before,
     )
-    events = await audit_service.list_events(session, principal, filters, limit=paging.limit, after_id=paging.after_id)
+    events = await audit_service.list_events(
+        session,
+        principal,
+        filters,
+        limit=paging.limit,
+        after_id=paging.after_id,
+        operator_slug=error_reports_service.operator_org(settings),
+    )
     items, cursor = make_page([AuditEventRead.model_validate(e) for e in events], [e.id for e in events], paging.limit)
     return Page[AuditEventRead](data=items, next_cursor=cursor)

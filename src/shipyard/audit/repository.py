@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.models import AuditEvent
@@ -29,10 +29,20 @@ def add(session: AsyncSession, event: AuditEvent) -> None:
 
 
 async def list_events(
-    session: AsyncSession, organization_id: str, filters: AuditFilter, *, limit: int, after_id: str | None
+    session: AsyncSession,
+    organization_id: str,
+    filters: AuditFilter,
+    *,
+    limit: int,
+    after_id: str | None,
+    with_unowned: bool = False,
 ) -> list[AuditEvent]:
-    """A page of the organisation's events, newest first (fetches `limit + 1`)."""
-    query = select(AuditEvent).where(AuditEvent.organization_id == organization_id)
+    """A page of the organisation's events (and, `with_unowned`, those of no organisation), newest first.
+
+    Fetches `limit + 1`.
+    """
+    owner = AuditEvent.organization_id == organization_id
+    query = select(AuditEvent).where(or_(owner, AuditEvent.organization_id.is_(None)) if with_unowned else owner)
     if filters.action:
         query = query.where(AuditEvent.action == filters.action)
     if filters.actor_id:

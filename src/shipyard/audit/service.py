@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import repository
 from shipyard.audit.repository import AuditFilter
+from shipyard.error_reports import service as error_reports_service
 from shipyard.identity.principal import ActorType, Principal
 from shipyard.kit.context import current_request_context
 from shipyard.models import AuditEvent
@@ -72,7 +73,20 @@ def record_auth_failure(
 
 
 async def list_events(
-    session: AsyncSession, principal: Principal, filters: AuditFilter, *, limit: int, after_id: str | None
+    session: AsyncSession,
+    principal: Principal,
+    filters: AuditFilter,
+    *,
+    limit: int,
+    after_id: str | None,
+    operator_slug: str | None = None,
 ) -> list[AuditEvent]:
-    """A page of the principal's organisation's audit log."""
-    return await repository.list_events(session, principal.organization_id, filters, limit=limit, after_id=after_id)
+    """A page of the principal's organisation's audit log.
+
+    Members of the operator organisation (`operator_slug`) also read the deployment's own events, those
+    of no organisation: failed sign-ins and unknown tokens, which nobody else could read through the API.
+    """
+    with_unowned = await error_reports_service.is_operator(session, principal, operator_slug)
+    return await repository.list_events(
+        session, principal.organization_id, filters, limit=limit, after_id=after_id, with_unowned=with_unowned
+    )

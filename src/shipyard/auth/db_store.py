@@ -300,7 +300,9 @@ async def _revoke(session: AsyncSession, session_id: str, reason: str, now: date
     result = await session.execute(
         update(AuthSession)
         .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
-        .values(revoked_at=now, revoked_reason=reason)
+        # The provider's ID token (personal data) is kept for RP-initiated logout only: an ended session
+        # has no more use for it, so it goes now rather than when the row is pruned.
+        .values(revoked_at=now, revoked_reason=reason, id_token_hint=None)
     )
     # Access tokens go at once; refresh tokens stay until pruned, so a late copy is still recognised.
     await session.execute(

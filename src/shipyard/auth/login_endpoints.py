@@ -37,7 +37,7 @@ from shipyard.auth.sign_in_metrics import count_sign_in
 from shipyard.auth.store import NewSession, SessionStore
 from shipyard.kit.context import current_request_context
 from shipyard.kit.deps import AppSettings, DBWriterSession
-from shipyard.kit.problems import ProblemError
+from shipyard.kit.problems import ProblemError, render_problem_error
 from shipyard.settings import Settings
 
 router = APIRouter(prefix="/api/auth", include_in_schema=False)
@@ -135,16 +135,27 @@ async def callback(
     attempt: LoginAttemptData | None = None
     try:
         attempt = await _take_attempt(request, settings, state)
+        metadata = await client.metadata()
         login = await client.complete(
-            code=_authorization_code(client, code=code, error=error, iss=iss),
+            code=_authorization_code(
+                client, code=code, error=error, iss=iss, iss_required=metadata.iss_parameter_supported
+            ),
             code_verifier=attempt.code_verifier,
             nonce=attempt.nonce,
         )
     except LoginError as exc:
         await _refuse(request, exc, provider=attempt.provider if attempt else None)
-        if isinstance(exc, ProviderUnavailableError):
-            raise _unavailable(exc) from exc
-        raise ProblemError(400, "login_failed", exc.detail, reason=exc.reason) from exc
+        problem = (
+            _unavailable(exc)
+            if isinstance(exc, ProviderUnavailableError)
+            else ProblemError(400, "login_failed", exc.detail, reason=exc.reason)
+        )
+        # The attempt is spent, so the browser's login secret is of no further use; and a refusal,
+        # like every answer of the sign-in flow, is never cached.
+        refusal = render_problem_error(problem)
+        refusal.headers.update(_NO_STORE)
+        cookies.clear_login_cookie(refusal, settings)
+        return refusal
 
     profile = service.profile_from_login(login, fallback_provider=attempt.provider)
     result = await service.sign_in(db, profile)
@@ -158,7 +169,8 @@ async def callback(
             ip=context.ip if context else None,
             user_agent=(request.headers.get("user-agent") or "")[:512] or None,
             remember=attempt.remember,
-            id_token_hint=login.id_token,
+            # Kept only where RP-initiated logout will use it (decisions/0009).
+            id_token_hint=login.id_token if metadata.end_session_endpoint else None,
         ),
     )
     audit.record_auth_event(
@@ -196,14 +208,21 @@ async def _take_attempt(request: Request, settings: Settings, state: str | None)
         raise LoginError(INVALID_LOGIN_ATTEMPT, "This sign-in cannot be finished; please sign in again.") from exc
 
 
-def _authorization_code(client: OIDCClient, *, code: str | None, error: str | None, iss: str | None) -> str:
+def _authorization_code(
+    client: OIDCClient, *, code: str | None, error: str | None, iss: str | None, iss_required: bool
+) -> str:
     """The code of a successful authorization response from our issuer."""
-    if error is not None:
-        code_name = error if _PROVIDER_ERROR_CODE.fullmatch(error) else "invalid"
-        raise LoginError(PROVIDER_ERROR, "The identity provider did not sign you in.", check=code_name)
+    if iss is None and iss_required:
+        # RFC 9207 2.4: a provider that advertises `iss` always sends it; an answer without it may be
+        # another provider's, replayed here (a mix-up attack). Error answers carry it too, so
+        # both checks come before `error`.
+        raise LoginError(ISSUER_MISMATCH, "The answer does not name the identity provider.", check="iss_missing")
     if iss is not None and iss != client.issuer:
         # RFC 9207: the response names another issuer (a mix-up attack).
         raise LoginError(ISSUER_MISMATCH, "The answer came from another identity provider.", check="iss")
+    if error is not None:
+        code_name = error if _PROVIDER_ERROR_CODE.fullmatch(error) else "invalid"
+        raise LoginError(PROVIDER_ERROR, "The identity provider did not sign you in.", check=code_name)
     if not code:
         raise LoginError(PROVIDER_ERROR, "The identity provider sent no authorization code.", check="code")
     return code

@@ -45,6 +45,8 @@ class ProviderMetadata:
     jwks_uri: str
     userinfo_endpoint: str | None
     end_session_endpoint: str | None
+    # RFC 9207: the provider promises `iss` in every authorization response, so one without it is refused.
+    iss_parameter_supported: bool = False
 
     @classmethod
     def from_discovery(cls, document: dict[str, Any], issuer: str) -> ProviderMetadata:
@@ -73,6 +75,7 @@ class ProviderMetadata:
             jwks_uri=str(endpoints["jwks_uri"]),
             userinfo_endpoint=endpoints["userinfo_endpoint"],
             end_session_endpoint=endpoints["end_session_endpoint"],
+            iss_parameter_supported=document.get("authorization_response_iss_parameter_supported") is True,
         )
 
 

@@ -35,7 +35,9 @@ class NewSession:
     ip: str | None
     user_agent: str | None
     remember: bool
-    id_token_hint: str | None  # kept for RP-initiated logout
+    # The provider's ID token, for RP-initiated logout only: kept while the session lives, if it fits and the
+    # provider has an end-session endpoint; gone when the session ends (decisions/0009).
+    id_token_hint: str | None
 
 
 @dataclass(frozen=True, slots=True)

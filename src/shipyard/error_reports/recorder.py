@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from starlette.routing import Match
+
 from shipyard.error_reports import service
+from shipyard.error_reports.service import MAX_ROUTE, scrub_message
 from shipyard.kit.context import RequestContext, current_request_context
 from shipyard.kit.logging import get_logger
 from shipyard.kit.metrics import UNMATCHED_ROUTE
@@ -69,12 +72,11 @@ async def record_server_error(app_state: Any, scope: Scope, status: int, exc: Ba
         context = state.get("request_context")
         if not isinstance(context, RequestContext):
             context = current_request_context()
-        principal = state.get("principal")
-        route = getattr(scope.get("route"), "path", None)
+        principal = state.get("principal") or _mcp_principal(scope)
         await record_error(
             app_state.database,
             status=status,
-            route=route if isinstance(route, str) else UNMATCHED_ROUTE,
+            route=_route_of(scope),
             method=scope.get("method"),
             request_id=context.request_id if context else None,
             exc=exc,
@@ -82,3 +84,30 @@ async def record_server_error(app_state: Any, scope: Scope, status: int, exc: Ba
         )
     except Exception as failure:  # noqa: BLE001 - see record_error
         log.warning("error_report_not_recorded", exc_type=type(failure).__name__)
+
+
+def _route_of(scope: Scope) -> str:
+    """The route template; for an error raised before routing (in a middleware), the route that would match.
+
+    A path no route matches is recorded as sent, scrubbed of credentials: it is what the operator needs
+    to find the request, and the table keeps the last 1,000 errors only.
+    """
+    matched = getattr(scope.get("route"), "path", None)
+    if isinstance(matched, str):
+        return matched
+    path = scope.get("path")
+    if not isinstance(path, str) or not path:
+        return UNMATCHED_ROUTE
+    probe = {"type": "http", "path": path, "root_path": "", "method": scope.get("method", "GET"), "headers": []}
+    for route in getattr(getattr(scope.get("app"), "router", None), "routes", ()):
+        match, _ = route.matches(probe)
+        template = getattr(route, "path", None)
+        if match is not Match.NONE and isinstance(template, str):
+            return template
+    return scrub_message(path)[:MAX_ROUTE]
+
+
+def _mcp_principal(scope: Scope) -> object:
+    """The principal the MCP SDK's bearer middleware verified (it keeps it in `scope["user"]`), if any."""
+    access_token = getattr(scope.get("user"), "access_token", None)
+    return getattr(access_token, "principal", None)

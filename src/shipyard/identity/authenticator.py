@@ -12,12 +12,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shipyard.identity import repository, token_format
 from shipyard.identity.principal import Principal
 from shipyard.identity.scopes import ROLE_SCOPES
+from shipyard.kit.logging import get_logger
 from shipyard.models.base import utcnow
+
+log = get_logger("shipyard.identity.authenticator")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +96,25 @@ class TokenAuthenticator:
         if entry.expires_at is not None and entry.expires_at <= now:
             return AuthFailure("token_expired", entry.principal.token_id, entry.principal.organization_id)
         if entry.last_used_at is None or now - entry.last_used_at >= self.last_used_resolution:
-            # Throttled so that a busy token costs one write a minute, not one per request.
-            entry.last_used_at = now
+            await self._record_use(entry, now, ip)
+        return entry.principal
+
+    async def _record_use(self, entry: _Cached, now: datetime, ip: str | None) -> None:
+        """Write when and from where the token was last used: best effort, never the request's failure.
+
+        Throttled so that a busy token costs one write a minute, not one per request. A database that
+        cannot take the write now (SQLite locked past its busy timeout, a connection lost) costs the
+        record of this use, logged; the next attempt comes after the same interval, so that a locked
+        database does not make every request of the token wait out the busy timeout again.
+        """
+        assert entry.principal is not None  # noqa: S101 - only valid tokens are recorded
+        entry.last_used_at = now
+        try:
             async with self.writer() as session:
                 await repository.touch_token(session, entry.principal.token_id or "", now, ip)
                 await session.commit()
-        return entry.principal
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("token_last_used_not_recorded", token_id=entry.principal.token_id, exc_type=type(exc).__name__)
 
     async def _load_once(self, token_hash: str) -> _Cached:
         """Load a token's entry, sharing one database read among all the requests that need it now.

@@ -96,9 +96,18 @@ def create_database(settings: Settings, *, url: str | None = None) -> Database:
     )
 
 
+# Bound values are row data and credentials (an ID token, a PKCE verifier, a customer's address): with
+# `hide_parameters`, SQLAlchemy leaves them out of its exception messages (which reach the error log with
+# their traceback, and the error reports) and out of its statement log, should anyone switch that on.
+HIDE_PARAMETERS = True
+
+
 def _sqlite_engine(url: str, settings: Settings, *, begin: str) -> AsyncEngine:
     engine = create_async_engine(
-        url, poolclass=WatchedPool, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000}
+        url,
+        poolclass=WatchedPool,
+        connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
+        hide_parameters=HIDE_PARAMETERS,
     )
     busy_timeout = int(settings.sqlite_busy_timeout_ms)
 
@@ -150,7 +159,9 @@ def _postgres_engine(url: str, settings: Settings) -> AsyncEngine:
     # JSONB values (customer metadata, invoice lines) are parsed by pydantic-core's parser, about six
     # times faster than `json.loads`; a page of 100 customers parses 100 of them. It refuses a lone
     # UTF-16 surrogate escape, which PostgreSQL never stores in JSONB, so SQLite keeps `json.loads`.
-    return create_async_engine(url, connect_args=connect_args, json_deserializer=from_json, **kwargs)
+    return create_async_engine(
+        url, connect_args=connect_args, json_deserializer=from_json, hide_parameters=HIDE_PARAMETERS, **kwargs
+    )
 
 
 def _autocommit_until_write(engine: AsyncEngine) -> AsyncEngine:

@@ -39,8 +39,15 @@ _SECRET_VALUES = (
         r"\1\2[REDACTED]",
     ),
     (re.compile(r"(?i)\b((?:set-)?cookie[\"']?\s*[=:]\s*[\"']?)[^\"'\n]+"), r"\1[REDACTED]"),
+    # A JWT (an ID token, say) wherever it appears: its header is base64url JSON, so it starts with "eyJ".
+    (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"), "[REDACTED_JWT]"),
 )
 REDACTED = "[REDACTED]"
+# Foreign loggers whose DEBUG lines repeat a database call with its arguments (aiosqlite logs every call it
+# hands its thread, bound values included). Those values are row data and credentials (an ID token, a PKCE
+# verifier, a nonce) that no pattern recognises, so these loggers write INFO and above only, whatever the
+# root level. SQLAlchemy's own statement log is kept: its engines hide bound values (kit/db.py).
+_STATEMENT_DATA_LOGGERS = ("aiosqlite", "asyncpg")
 # Keys that name a secret but carry something harmless we want to see.
 _ALLOWED_KEYS = frozenset({"token_id", "token_cache_ttl_s", "token_last_used_resolution_s"})
 # Keys set by the processors that run just before redaction (`add_log_level`, `add_logger_name`,
@@ -83,6 +90,7 @@ def _may_hold_secret(lowered: str) -> bool:
         or "api-key" in lowered
         or "token" in lowered
         or "cookie" in lowered
+        or "eyj" in lowered
     )
 
 
@@ -269,6 +277,8 @@ def configure_logging(*, json_lines: bool, level: str = "INFO", stream: IO[str] 
     root.handlers[:] = [handler]
     # uvicorn's own access log would duplicate ours (and lacks the route template and principal).
     logging.getLogger("uvicorn.access").disabled = True
+    for name in _STATEMENT_DATA_LOGGERS:
+        logging.getLogger(name).setLevel(max(root.level, logging.INFO))
     for name in ("uvicorn", "uvicorn.error", "gunicorn.error", "alembic"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -15,6 +15,8 @@ from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import AnyHttpUrl
+from starlette.applications import Starlette
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import Route
 
 from shipyard.mcp.auth import MCP_READ, Credentials, HttpCredentials, Runtime, RuntimeProvider, ShipyardTokenVerifier
@@ -101,15 +103,28 @@ class _InHostApp:
 
     Starlette sets `scope["app"]` to itself on entry. The scope dict is shared with our outer
     middleware, which must see the FastAPI app (and its state) again once the inner app is done.
+
+    The SDK app's middleware stack runs without its outermost layer, Starlette's `ServerErrorMiddleware`:
+    that layer answers an exception with a plain-text 500 before re-raising it, so the response had
+    started when the exception reached `RequestContextMiddleware`, which could then neither answer with
+    an `internal_error` problem nor record the exception itself. Without it, an exception raised in the
+    SDK (its bearer middleware, say) goes up to our middleware like any endpoint's.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: Starlette, path: str) -> None:
         self.app = app
+        stack = app.build_middleware_stack()
+        self._stack: ASGIApp = stack.app if isinstance(stack, ServerErrorMiddleware) else stack
+        self.route = Route(path, endpoint=self, include_in_schema=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # FastAPI's router records the matched route only for its own routes: without this, the access
+        # log, the metrics and the error reports would label every MCP request `<unmatched>`.
+        scope["route"] = self.route
         host = scope.get("app")
+        scope["app"] = self.app  # what Starlette.__call__ does before running the stack
         try:
-            await self.app(scope, receive, send)
+            await self._stack(scope, receive, send)
         finally:
             if host is not None:
                 scope["app"] = host
@@ -129,16 +144,14 @@ def mount_mcp(app: FastAPI, settings: Settings) -> MCPServer:
         return cast("Runtime", app.state)  # database and authenticator are set by the lifespan
 
     server = create_mcp_server(runtime, HttpCredentials(), auth=auth_settings(settings))
-    endpoint = _InHostApp(
-        server.streamable_http_app(
-            streamable_http_path=MCP_PATH,
-            stateless_http=True,
-            json_response=True,
-            transport_security=transport_security(settings),
-        )
+    sdk_app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=True,
+        json_response=True,
+        transport_security=transport_security(settings),
     )
     metadata_path = urlsplit(str(build_resource_metadata_url(AnyHttpUrl(resource_url(settings))))).path
-    app.router.routes.append(Route(MCP_PATH, endpoint=endpoint, include_in_schema=False))
-    app.router.routes.append(Route(metadata_path, endpoint=endpoint, include_in_schema=False))
+    for path in (MCP_PATH, metadata_path):
+        app.router.routes.append(_InHostApp(sdk_app, path).route)
     app.state.mcp = server
     return server

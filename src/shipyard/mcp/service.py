@@ -152,10 +152,12 @@ async def receivables_aging(session: AsyncSession, principal: Principal, today: 
 
 
 async def recent_audit_events(
-    session: AsyncSession, principal: Principal, action: str | None, limit: int
+    session: AsyncSession, principal: Principal, action: str | None, limit: int, operator_slug: str | None = None
 ) -> AuditEvents:
-    """The organisation's newest audit events, optionally of one action."""
-    events = await audit_service.list_events(session, principal, AuditFilter(action=action), limit=limit, after_id=None)
+    """The organisation's newest audit events, optionally of one action (an operator's: with failed sign-ins)."""
+    events = await audit_service.list_events(
+        session, principal, AuditFilter(action=action), limit=limit, after_id=None, operator_slug=operator_slug
+    )
     return AuditEvents(
         action=action,
         limit=limit,

@@ -70,8 +70,9 @@ DESCRIPTIONS = {
     "recent_audit_events": (
         "The most recent audit events, newest first, optionally only those with one `action` (such as "
         "customer.created): when, what, by whom (user or token), on which object, from which IP, with which "
-        "request ID and result. At most 100 (a larger `limit` is capped at 100). Needs a role that may read "
-        "the audit log (admin or owner)." + _SCOPE_NOTE
+        "request ID and result. At most 100 (a larger `limit` is capped at 100). A token of the operator "
+        "organisation also sees the events of no organisation (failed sign-ins, refused unknown tokens). Needs "
+        "a role that may read the audit log (admin or owner)." + _SCOPE_NOTE
     ),
     "recent_errors": (
         "Recent server errors (5xx answers and unhandled exceptions), newest first: time, request ID, route "
@@ -168,7 +169,8 @@ async def recent_audit_events(action: Action = None, limit: Limit = 20) -> Annot
     """Tool: the newest audit events."""
 
     async def body(session: AsyncSession, call: ToolCall) -> AuditEvents:
-        return await service.recent_audit_events(session, call.principal, action or None, _cap(limit))
+        operator_slug = error_service.operator_org(call.runtime.settings)
+        return await service.recent_audit_events(session, call.principal, action or None, _cap(limit), operator_slug)
 
     return await answer("recent_audit_events", (AUDIT_READ,), body)
 
