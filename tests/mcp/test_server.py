@@ -193,3 +193,13 @@ async def test_configured_hosts_and_origins_replace_the_defaults(settings: Setti
             evil = await http.post("/mcp", json=INITIALIZE, headers={**headers, "Origin": "http://127.0.0.1:8000"})
     assert (allowed.status_code, from_app.status_code) == (200, 200)
     assert (loopback.status_code, evil.status_code) == (421, 403)
+
+
+async def test_a_token_without_mcp_read_is_audited_as_rejected(
+    base_url: str, mcp_app: object, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    secret, token_id = await issue_token(mcp_app, tenant, ["customers:read", "invoices:read"])
+    assert (await _post(base_url, {"Authorization": f"Bearer {secret}"})).status_code == 403
+    audit = await client.get("/api/v1/audit-events", params={"action": "auth.token_rejected"}, headers=tenant.headers)
+    events = [(e["target_id"], e["details"]["reason"], e["result"]) for e in audit.json()["data"]]
+    assert events == [(token_id, "insufficient_scope", "failure")]
