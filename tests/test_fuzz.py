@@ -1,7 +1,9 @@
-"""Schemathesis against the app's own /openapi.json: no 5xx, and every response matches the schema.
+"""Schemathesis against the app's own /openapi.json, with every check it has: the server does what the document says.
 
 One test per operation of the spec (schemathesis's coverage and fuzzing phases, positive and
-negative data), with an all-scopes token, on a database seeded with real customers, invoices, a
+negative data, derandomized), with every check: no 5xx, declared statuses, headers and bodies only,
+invalid data refused and valid data accepted, missing headers and unsupported methods refused. It
+runs with an all-scopes token, on a database seeded with real customers, invoices, a
 spare token, and webhook endpoints with deliveries, so that item paths reach real objects as well
 as missing ones. Jobs do not run here, so nothing is ever sent to the endpoints.
 """
