@@ -1,7 +1,9 @@
-"""Schemathesis against the app's own /openapi.json: no 5xx, and every response matches the schema.
+"""Schemathesis against the app's own /openapi.json, with every check it has: the server does what the document says.
 
 One test per operation of the spec (schemathesis's coverage and fuzzing phases, positive and
-negative data), with an all-scopes token, on a database seeded with real customers, invoices, a
+negative data, derandomized), with every check: no 5xx, declared statuses, headers and bodies only,
+invalid data refused and valid data accepted, missing headers and unsupported methods refused. It
+runs with an all-scopes token, on a database seeded with real customers, invoices, a
 spare token, and webhook endpoints with deliveries, so that item paths reach real objects as well
 as missing ones. Jobs do not run here, so nothing is ever sent to the endpoints.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -22,28 +25,16 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import get_client, shutdown_lifespans
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from shipyard.app import create_app
 from shipyard.kit.db import create_database
+from shipyard.kit.idempotency import KEY_PATTERN
 from shipyard.settings import Settings
 from tests.fixtures.tenants import Tenant, create_tenant, issue_token
 
-CHECKS = [
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-    content_type_conformance,
-    negative_data_rejection,
-]
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 10
 
 
 @dataclass
@@ -141,6 +132,8 @@ schema.config.generation.update(
     # Unknown query parameters are ignored, as HTTP APIs commonly do; the spec promises no more.
     allow_extra_parameters=False,
 )
+IDEMPOTENCY_KEY = re.compile(KEY_PATTERN)
+_unique_keys = itertools.count()
 # The seed of the test being run, read by the hook below while it generates path parameters.
 _current: dict[str, Seed] = {}
 
@@ -228,12 +221,55 @@ def fuzz_seed(fuzz_settings: Settings) -> Iterator[tuple[Any, Seed]]:
 @schema.parametrize()
 @hypothesis.settings(
     max_examples=MAX_EXAMPLES,
+    derandomize=True,
     deadline=None,
     database=None,
     suppress_health_check=list(HealthCheck),
 )
 def test_api_answers_every_generated_request_within_its_schema(case: Any, fuzz_seed: tuple[Any, Seed]) -> None:
     app, seed = fuzz_seed
-    case.call_and_validate(
-        base_url="http://testserver", headers={"Authorization": f"Bearer {seed.token}"}, checks=CHECKS, app=app
+    # Checks that send requests of their own (unsupported methods, missing headers) reach this app too.
+    case.operation.schema.app = case.operation.app = app
+    _make_idempotency_key_unique(case)
+    headers = {"Authorization": f"Bearer {seed.token}"}
+    response = case.call(base_url="http://testserver", headers=headers)
+    # Two documented refusals no schema can express: whether a URL's host resolves (and only to
+    # public addresses) is known when it is checked, not from its text; and an invoice total is a
+    # sum over the lines. Schema-valid data may meet them; any other refusal of it is a failure.
+    documented = _is_problem(response, "webhook_url_refused") or _is_problem(
+        response, "validation_failed", pointers=["#/line_items"], detail="the invoice total may not exceed"
     )
+    excluded = [positive_data_acceptance] if documented else []
+    case.validate_response(
+        response, headers=headers, excluded_checks=excluded, transport_kwargs={"base_url": "http://testserver"}
+    )
+
+
+def _make_idempotency_key_unique(case: Any) -> None:
+    """Give a valid generated Idempotency-Key a unique (still valid) form; leave an invalid one as generated.
+
+    Hypothesis draws the same few keys ("0", "00") for many payloads, and the same key with another
+    payload is, as documented, a 422 `idempotency_key_reused`: correct, but it would hide whether the
+    payload itself is accepted. Reuse is tested in tests/kit/test_idempotency.py.
+    """
+    key = (case.headers or {}).get("Idempotency-Key")
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
+        return
+    # A counter in front and the key's tail behind keep the key's form (bare or quoted) valid.
+    number = next(_unique_keys)
+    unique = f'"{number}-{key[1:-1][-200:]}"' if key.startswith('"') else f"{number}-{key[-200:]}"
+    case.headers["Idempotency-Key"] = unique
+
+
+def _is_problem(response: Any, code: str, *, pointers: list[str] | None = None, detail: str = "") -> bool:
+    """Whether `response` is the problem `code` (with exactly these error `pointers`, each detail saying `detail`)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict) or body.get("code") != code:
+        return False
+    if pointers is None:
+        return True
+    errors = body.get("errors") or []
+    return [error.get("pointer") for error in errors] == pointers and all(detail in error["detail"] for error in errors)

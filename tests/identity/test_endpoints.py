@@ -65,6 +65,17 @@ async def test_token_with_expiry_in_days_expires_then(client: httpx.AsyncClient,
     assert abs(expires_at - (datetime.now(UTC) + timedelta(days=30))) < timedelta(minutes=1)
 
 
+@pytest.mark.parametrize(("days", "status"), [(30.0, 201), (30.5, 422), (True, 422), ("30", 422)])
+async def test_expiry_in_days_is_an_integer_as_json_schema_defines_it(
+    client: httpx.AsyncClient, tenant: Tenant, days: object, status: int
+) -> None:
+    created = await _create(client, tenant, expires_in_days=days)
+    assert created.status_code == status, created.text
+    if status == 201:
+        expires_at = datetime.fromisoformat(created.json()["expires_at"])
+        assert abs(expires_at - (datetime.now(UTC) + timedelta(days=30))) < timedelta(minutes=1)
+
+
 async def test_only_the_sha256_of_the_secret_is_stored(client: httpx.AsyncClient, app: Any, tenant: Tenant) -> None:
     created = await _create(client, tenant)
     secret, token_id = created.json()["token"], created.json()["id"]

@@ -237,3 +237,13 @@ async def test_a_read_only_call_succeeds_while_the_database_is_locked(impatient_
             response = await http.post("/mcp", json=INITIALIZE, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["result"]["serverInfo"]["name"] == "shipyard"
+
+
+async def test_a_token_without_mcp_read_is_audited_as_rejected(
+    base_url: str, mcp_app: object, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    secret, token_id = await issue_token(mcp_app, tenant, ["customers:read", "invoices:read"])
+    assert (await _post(base_url, {"Authorization": f"Bearer {secret}"})).status_code == 403
+    audit = await client.get("/api/v1/audit-events", params={"action": "auth.token_rejected"}, headers=tenant.headers)
+    events = [(e["target_id"], e["details"]["reason"], e["result"]) for e in audit.json()["data"]]
+    assert events == [(token_id, "insufficient_scope", "failure")]

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,10 +15,10 @@ import pytest
 from fastapi import FastAPI
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shipyard.mcp.tools import DESCRIPTIONS
-from shipyard.models import AuditEvent
+from shipyard.models import ApiToken, AuditEvent
 from shipyard.settings import Settings
 from tests.fixtures.seed import Seeded
 from tests.fixtures.tenants import Tenant, issue_token
@@ -144,3 +144,36 @@ async def test_stdio_refuses_calls_once_the_token_is_revoked(
     assert before.is_error is False
     assert after.is_error is True
     assert "revoked" in after.content[0].text  # type: ignore[union-attr]
+
+
+async def test_stdio_refusing_a_token_without_mcp_read_audits_it(
+    settings: Settings, mcp_app: FastAPI, tenant: Tenant
+) -> None:
+    secret, token_id = await issue_token(mcp_app, tenant, ["customers:read"])
+    status, _ = await run_to_exit(settings, secret)
+    assert status == 2
+    async with mcp_app.state.database.reader() as session:
+        events = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.token_rejected"))).all()
+    assert [(event.token_id, event.details["reason"]) for event in events] == [(token_id, "insufficient_scope")]
+
+
+async def test_stdio_use_records_the_time_but_keeps_the_last_known_ip(
+    settings: Settings, mcp_app: FastAPI, tenant: Tenant
+) -> None:
+    secret, token_id = await issue_token(mcp_app, tenant, ["mcp:read"])
+    used_over_http = datetime(2026, 1, 1, tzinfo=UTC)
+    async with mcp_app.state.database.writer() as session:
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == token_id)
+            .values(last_used_at=used_over_http, last_used_ip="203.0.113.7")
+        )
+        await session.commit()
+    async with stdio_session(settings, secret) as client:
+        assert (await client.call_tool("org_overview", {})).is_error is False
+    async with mcp_app.state.database.reader() as session:
+        token = await session.get(ApiToken, token_id)
+    assert token is not None
+    assert token.last_used_at is not None
+    assert token.last_used_at > used_over_http
+    assert token.last_used_ip == "203.0.113.7"

@@ -204,3 +204,26 @@ async def test_a_viewer_token_reads_only_what_a_viewer_may_read(
     assert result.is_error is not allowed
     if not allowed:
         assert "viewer" in result.content[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"limit": "10"}, {"limit": True}, {"limit": 2.5}, {"limt": 10}, {"due_before": 20260101}, {"customer_id": 7}],
+    ids=["limit-string", "limit-boolean", "limit-fraction", "unknown-argument", "date-number", "id-number"],
+)
+async def test_arguments_are_validated_strictly_like_the_rest_api(
+    base_url: str, acme: Seeded, arguments: dict[str, Any]
+) -> None:
+    async with mcp_session(base_url, acme.tenant.token) as client:
+        result = await client.call_tool("list_invoices", arguments)
+    assert result.is_error is True
+    assert "validation error" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_a_whole_number_written_with_a_fraction_is_an_integer(base_url: str, acme: Seeded) -> None:
+    async with mcp_session(base_url, acme.tenant.token) as client:
+        answer = await call(client, "list_invoices", {"limit": 1.0, "due_before": "2100-01-01"})
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert answer["limit"] == 1
+    for tool in tools.values():
+        assert tool.input_schema["additionalProperties"] is False, tool.name

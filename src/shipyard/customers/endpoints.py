@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import EmailStr, TypeAdapter
+from pydantic import TypeAdapter
 
 from shipyard.customers import service as customer_service
 from shipyard.customers.repository import CustomerFilter
@@ -16,7 +16,7 @@ from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.etag import check_if_match, etag_for
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
-from shipyard.kit.types import Timestamp
+from shipyard.kit.types import EmailAddress, Timestamp
 from shipyard.models import Customer
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"], responses=problem_responses(401, 403))
@@ -36,7 +36,7 @@ async def list_customers(
     principal: CustomersRead,
     session: DBSession,
     paging: Paging,
-    email: Annotated[EmailStr | None, Query(description="Only the customer(s) with this email.")] = None,
+    email: Annotated[EmailAddress | None, Query(description="Only the customer(s) with this email.")] = None,
     created_after: Annotated[
         Timestamp | None, Query(description="Created at or after (RFC 3339, with a UTC offset).")
     ] = None,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+
+from shipyard.kit.types import EmailAddress
 
 MAX_METADATA_KEYS = 50
 
@@ -31,7 +33,7 @@ class CustomerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name
-    email: EmailStr
+    email: EmailAddress
     metadata: Metadata = Field(default_factory=dict)
 
 
@@ -41,7 +43,7 @@ class CustomerUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name | None = None
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
     metadata: Metadata | None = None
 
 

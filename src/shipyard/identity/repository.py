@@ -74,13 +74,12 @@ async def find_token_for_auth(session: AsyncSession, token_hash: str) -> tuple[A
 
 
 async def touch_token(session: AsyncSession, token_id: str, used_at: datetime, ip: str | None) -> None:
-    """Record when and from where a token was last used."""
-    await session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token_id)
-        # Keep updated_at: a token being used is not the token being changed.
-        .values(last_used_at=used_at, last_used_ip=ip, updated_at=ApiToken.updated_at),
-    )
+    """Record when and from where a token was last used; a use with no IP (stdio MCP) keeps the last one."""
+    # Keep updated_at: a token being used is not the token being changed.
+    values: dict[str, object] = {"last_used_at": used_at, "updated_at": ApiToken.updated_at}
+    if ip is not None:
+        values["last_used_ip"] = ip
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(values))
 
 
 async def list_tokens(

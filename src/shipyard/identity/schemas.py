@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr
 
 from shipyard.identity.scopes import SCOPES, Scope
+from shipyard.kit.types import WholeNumber
 
 
 class TokenCreate(BaseModel):
@@ -18,7 +19,9 @@ class TokenCreate(BaseModel):
     name: StrictStr = Field(min_length=1, max_length=100)
     # JSON has no enum type: a scope arrives as a string, which strict mode would refuse for an enum.
     scopes: list[Annotated[Scope, Strict(strict=False)]] = Field(min_length=1, max_length=len(SCOPES))
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="Omit for a token that never expires.")
+    expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650), WholeNumber] | None = Field(
+        default=None, description="Omit for a token that never expires."
+    )
 
 
 class TokenRead(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import EmailStr, TypeAdapter
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.customers import service as customer_service
@@ -19,7 +19,7 @@ from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.etag import check_if_match, etag_for
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
-from shipyard.kit.types import Timestamp
+from shipyard.kit.types import EmailAddress, Timestamp
 from shipyard.models import Customer, Invoice, InvoiceStatus
 
 router = APIRouter(prefix=API_V1, tags=["invoices"], responses=problem_responses(401, 403))
@@ -69,7 +69,7 @@ async def list_all_invoices(
     paging: Paging,
     status: StatusFilter = None,
     customer_email: Annotated[
-        EmailStr | None, Query(description="Only invoices of the customer with this email.")
+        EmailAddress | None, Query(description="Only invoices of the customer with this email.")
     ] = None,
     created_after: CreatedAfter = None,
     created_before: CreatedBefore = None,

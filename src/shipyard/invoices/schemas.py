@@ -5,32 +5,24 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_extra_types.currency_code import ISO4217
 
+from shipyard.kit.types import IsoDateText, WholeNumber
 from shipyard.models import InvoiceStatus
 
 MAX_LINE_ITEMS = 100
 # Below 2**53, so every total survives a round trip through a JavaScript number.
 MAX_TOTAL = 999_999_999_999_999
 
-Quantity = Annotated[StrictInt, Field(ge=1, le=1_000_000)]
-UnitAmount = Annotated[StrictInt, Field(ge=0, le=99_999_999_999, description="Price per unit in minor units (cents).")]
+Quantity = Annotated[StrictInt, Field(ge=1, le=1_000_000), WholeNumber]
+UnitAmount = Annotated[
+    StrictInt, Field(ge=0, le=99_999_999_999, description="Price per unit in minor units (cents)."), WholeNumber
+]
 Currency = Annotated[ISO4217, Field(description="ISO 4217 code, e.g. EUR.")]
 
 
-def _iso_date(value: object) -> object:
-    # Strict mode refuses every string for a date; JSON has no date type, so accept ISO 8601 text.
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            msg = "expected an ISO 8601 date such as 2026-12-31"
-            raise ValueError(msg) from None
-    return value
-
-
-DueDate = Annotated[date | None, BeforeValidator(_iso_date), Field(description="ISO 8601 date.")]
+DueDate = Annotated[date | None, IsoDateText, Field(description="ISO 8601 date.")]
 
 
 class LineItemIn(BaseModel):
@@ -57,7 +49,16 @@ def _check_total(items: list[LineItemIn]) -> list[LineItemIn]:
     return items
 
 
-LineItems = Annotated[list[LineItemIn], Field(min_length=1, max_length=MAX_LINE_ITEMS), AfterValidator(_check_total)]
+LineItems = Annotated[
+    list[LineItemIn],
+    Field(
+        min_length=1,
+        max_length=MAX_LINE_ITEMS,
+        # A sum over the lines is beyond JSON Schema; the description is where the document says it.
+        description=f"The total (the sum of quantity * unit_amount) may not exceed {MAX_TOTAL:,} minor units.",
+    ),
+    AfterValidator(_check_total),
+]
 
 
 class InvoiceCreate(BaseModel):

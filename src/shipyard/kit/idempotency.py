@@ -8,6 +8,7 @@ it in flight. The stored response is written in the same transaction as the requ
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -25,22 +26,29 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 MAX_KEY_LENGTH = 255
+# A key is 1 to 255 visible ASCII characters or inner spaces (no double quote), bare or as a
+# structured-field string ("abc"), whose quotes are not part of the key. The OpenAPI document
+# publishes this very pattern, so a client can check a key before sending it.
+_KEY_CHARS = "[ !#-~]"
+_EDGE_CHAR = "[!#-~]"
+KEY_PATTERN = (
+    f'^(?:{_EDGE_CHAR}(?:{_KEY_CHARS}{{0,{MAX_KEY_LENGTH - 2}}}{_EDGE_CHAR})?|"{_KEY_CHARS}{{1,{MAX_KEY_LENGTH}}}")$'
+)
+_KEY = re.compile(KEY_PATTERN)
 # Headers that describe this particular exchange, not the result being replayed.
 _NOT_REPLAYED = frozenset({b"x-request-id", b"date", b"server", b"content-length"})
 
 
 def parse_key(raw: str) -> str:
-    """Validate an Idempotency-Key value; a structured-field string's quotes are optional."""
-    value = raw.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':  # noqa: PLR2004 - a pair of quotes
-        value = value[1:-1]
-    if not value or len(value) > MAX_KEY_LENGTH or not value.isprintable():
+    """Validate an Idempotency-Key value against `KEY_PATTERN`; a structured-field string loses its quotes."""
+    if not _KEY.fullmatch(raw):
         raise ProblemError(
             400,
             "idempotency_key_invalid",
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.",
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters or inner spaces, "
+            "without double quotes, optionally wrapped in one pair of them.",
         )
-    return value
+    return raw[1:-1] if raw.startswith('"') else raw
 
 
 def fingerprint(body: bytes) -> str:

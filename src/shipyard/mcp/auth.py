@@ -66,6 +66,13 @@ async def refuse(runtime: Runtime, failure: AuthFailure) -> None:
         await session.commit()
 
 
+def lacks_mcp_read(principal: Principal) -> AuthFailure | None:
+    """The refusal of a valid token that may not use MCP, to audit like any other refused token."""
+    if principal.has_scope(MCP_READ):
+        return None
+    return AuthFailure("insufficient_scope", principal.token_id, principal.organization_id)
+
+
 class ShipyardTokenVerifier:
     """The SDK's `TokenVerifier`, backed by the app's `TokenAuthenticator` (5 s cache, revocation aware)."""
 
@@ -81,6 +88,8 @@ class ShipyardTokenVerifier:
             await refuse(runtime, outcome)
             return None
         # Scopes are reported as they are; the SDK answers 403 when `mcp:read` is not among them.
+        if failure := lacks_mcp_read(outcome):
+            await refuse(runtime, failure)
         return ShipyardAccessToken(
             token=token_format.hash_token(token),
             client_id=outcome.token_id or outcome.user_id,

@@ -34,7 +34,7 @@ from shipyard.kit.context import (
 )
 from shipyard.kit.db import Database
 from shipyard.kit.logging import get_logger, scrub
-from shipyard.mcp.auth import MCP_READ, Credentials, Runtime, RuntimeProvider, refuse
+from shipyard.mcp.auth import MCP_READ, Credentials, Runtime, RuntimeProvider, lacks_mcp_read, refuse
 from shipyard.mcp.schemas import Answer
 
 log = get_logger("shipyard.mcp")
@@ -128,7 +128,8 @@ class ToolCallGuard:
             if isinstance(outcome, AuthFailure):
                 await refuse(runtime, outcome)
                 return refused("The token is malformed, unknown, expired or revoked.")
-            if not outcome.has_scope(MCP_READ):
+            if failure := lacks_mcp_read(outcome):
+                await refuse(runtime, failure)
                 return refused(f"This token lacks the scope {MCP_READ}.")
             if ctx.request is not None:
                 # The access log and error reports name the caller, as for REST requests.

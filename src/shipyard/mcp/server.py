@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from shipyard.mcp.auth import MCP_READ, Credentials, HttpCredentials, Runtime, RuntimeProvider, ShipyardTokenVerifier
 from shipyard.mcp.calls import ToolCallGuard
-from shipyard.mcp.tools import register_tools
+from shipyard.mcp.tools import build_tools
 from shipyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,8 +93,8 @@ def create_mcp_server(
         token_verifier=ShipyardTokenVerifier(runtime) if auth else None,
         auth=auth,
         middleware=[ToolCallGuard(runtime, credentials)],
+        tools=build_tools(),
     )
-    register_tools(server)
     return server
 
 

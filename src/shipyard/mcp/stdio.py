@@ -16,7 +16,7 @@ import anyio
 from shipyard.identity.authenticator import AuthFailure, TokenAuthenticator
 from shipyard.kit.db import Database, create_database
 from shipyard.kit.logging import configure_logging
-from shipyard.mcp.auth import MCP_READ, StaticTokenCredentials, refuse
+from shipyard.mcp.auth import MCP_READ, StaticTokenCredentials, lacks_mcp_read, refuse
 from shipyard.mcp.server import create_mcp_server
 from shipyard.settings import LogFormat, MissingSettingsError, Settings
 
@@ -49,7 +49,8 @@ async def serve(settings: Settings, token: str) -> int:
             await refuse(runtime, outcome)
             print(f"shipyard mcp: token refused ({outcome.reason})", file=sys.stderr)  # noqa: T201 - the CLI's error channel
             return EXIT_REFUSED
-        if not outcome.has_scope(MCP_READ):
+        if failure := lacks_mcp_read(outcome):
+            await refuse(runtime, failure)
             print(f"shipyard mcp: the token lacks the scope {MCP_READ}", file=sys.stderr)  # noqa: T201 - same
             return EXIT_REFUSED
         server = create_mcp_server(lambda: runtime, StaticTokenCredentials(token))

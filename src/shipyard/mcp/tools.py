@@ -8,12 +8,14 @@ because the SDK builds each tool's input and output schemas from them.
 from datetime import date
 from typing import Annotated, Literal
 
-from mcp.server import MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp_types import CallToolResult, ToolAnnotations
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field, StrictInt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.error_reports import service as error_service
+from shipyard.kit.types import IsoDateText, WholeNumber
 from shipyard.mcp import service
 from shipyard.mcp.calls import ToolCall, answer
 from shipyard.mcp.schemas import (
@@ -101,12 +103,17 @@ def _no_nul(value: str | None) -> str | None:
 
 
 NoNul = AfterValidator(_no_nul)
-Limit = Annotated[int, Field(ge=1, description="How many items to return (1 or more); above 100 returns 100.")]
+Limit = Annotated[
+    StrictInt, Field(ge=1, description="How many items to return (1 or more); above 100 returns 100."), WholeNumber
+]
 Text = Annotated[str, Field(max_length=200, description="Part of a name or email; empty lists the newest."), NoNul]
 ObjectId = Annotated[str, Field(min_length=1, max_length=64, description="An ID such as cus_01J...."), NoNul]
 CustomerIdFilter = Annotated[str | None, Field(max_length=64, description="Only this customer's invoices."), NoNul]
-DueBefore = Annotated[date | None, Field(description="ISO date; only invoices due strictly before it.")]
+DueBefore = Annotated[date | None, IsoDateText, Field(description="ISO date; only invoices due strictly before it.")]
 Action = Annotated[str | None, Field(max_length=64, description="e.g. customer.created"), NoNul]
+# Tool arguments are checked as strictly as REST request bodies: no "10" or true for a number, no
+# unknown argument silently ignored.
+_STRICT_ARGUMENTS = ConfigDict(extra="forbid", strict=True)
 
 
 def _cap(limit: int) -> int:
@@ -206,7 +213,22 @@ TOOLS = (
 )
 
 
-def register_tools(server: MCPServer) -> None:
-    """Add every tool to `server`, annotated read-only and closed-world."""
-    for tool in TOOLS:
-        server.add_tool(tool, description=DESCRIPTIONS[tool.__name__], annotations=READ_ONLY, structured_output=True)
+def _strict(tool: Tool) -> Tool:
+    """`tool` with an argument model that is strict and forbids unknown arguments, and publishes so."""
+    lax = tool.fn_metadata.arg_model
+    strict: type[ArgModelBase] = type(lax.__name__, (lax,), {"model_config": _STRICT_ARGUMENTS, "__module__": __name__})
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
+
+
+def build_tools() -> list[Tool]:
+    """Every tool, annotated read-only and closed-world, with strict arguments."""
+    return [
+        _strict(
+            Tool.from_function(
+                tool, description=DESCRIPTIONS[tool.__name__], annotations=READ_ONLY, structured_output=True
+            )
+        )
+        for tool in TOOLS
+    ]

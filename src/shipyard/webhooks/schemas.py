@@ -20,9 +20,22 @@ def _known_types(value: list[str]) -> list[str]:
     return sorted(set(value))
 
 
-URL = Annotated[StrictStr, Field(min_length=8, max_length=2048, description="https in production.")]
+URL = Annotated[
+    StrictStr,
+    Field(
+        min_length=8,
+        max_length=2048,
+        description=(
+            "An http(s) URL (https in production) whose host resolves only to public addresses; "
+            "anything else is a 422 webhook_url_refused."
+        ),
+        # Published, not enforced here: the SSRF guard refuses other schemes as webhook_url_refused.
+        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+    ),
+]
 EventTypes = Annotated[
-    list[StrictStr],
+    # The schema lists the types the validator below accepts, so a client can know them beforehand.
+    list[Annotated[StrictStr, Field(json_schema_extra={"enum": sorted(SUBSCRIBABLE)})]],
     Field(min_length=1, max_length=MAX_EVENT_TYPES, description="Event types to receive, or `*` for all."),
     AfterValidator(_known_types),
 ]
