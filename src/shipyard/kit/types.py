@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
@@ -19,8 +19,19 @@ def _rfc3339_only(value: object) -> object:
     raise ValueError(msg)
 
 
+def _in_utc(value: datetime) -> datetime:
+    # The database stores UTC. An instant whose offset moves it past year 1 or 9999 (0001-01-01T00:00+00:01)
+    # has no UTC form; converting here refuses it as invalid input instead of overflowing in the query.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        msg = "the date-time lies outside the years 1 to 9999 once converted to UTC"
+        raise ValueError(msg) from None
+
+
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_rfc3339_only),
+    AfterValidator(_in_utc),
     Field(json_schema_extra={"format": "date-time"}),
 ]
