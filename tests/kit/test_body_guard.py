@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from shipyard.models import Customer
@@ -115,3 +116,16 @@ async def test_unparsable_content_length_is_not_a_server_error(client: httpx.Asy
     headers = {**tenant.headers, "Content-Type": "text/plain", "Content-Length": "\u00b2".encode("latin-1")}
     response = await client.post(CUSTOMERS, content=b"{}", headers=headers)
     assert_problem(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("second", ["Bearer shp_not_a_real_token", None])
+async def test_two_authorization_headers_are_400(
+    client: httpx.AsyncClient, tenant: Tenant, method: str, second: str | None
+) -> None:
+    # Whichever header came first, the request is refused: neither credential is chosen silently.
+    authorization = tenant.headers["Authorization"]
+    for pair in ([authorization, second or authorization], [second or authorization, authorization]):
+        headers = [("Authorization", value) for value in pair] + [("Content-Type", "application/json")]
+        response = await client.request(method, CUSTOMERS, content=CUSTOMER, headers=headers)
+        assert_problem(response, 400, "duplicate_authorization")

@@ -29,6 +29,12 @@ def _has_nul(scope: Scope) -> bool:
     return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
 
 
+def _has_several_authorizations(scope: Scope) -> bool:
+    # Authorization is a singleton field (RFC 9110 §11.6.2). Which of two credentials would count
+    # depends on who reads them (the first here, maybe the last in a proxy or the MCP SDK): refuse both.
+    return sum(1 for name, _ in scope["headers"] if name == b"authorization") > 1
+
+
 class BodyGuardMiddleware:
     """Enforces `max_body_bytes` on every request and JSON bodies under `json_prefixes`."""
 
@@ -42,6 +48,10 @@ class BodyGuardMiddleware:
         if scope["type"] == "http" and _has_nul(scope):
             # PostgreSQL cannot store NUL in text; refuse it at the edge on every engine alike.
             raise ProblemError(400, "invalid_character", "The URL contains a NUL character.")
+        if scope["type"] == "http" and _has_several_authorizations(scope):
+            raise ProblemError(
+                400, "duplicate_authorization", "Send one Authorization header; this request carries several."
+            )
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
