@@ -41,6 +41,7 @@ from shipyard.kit.problems import install_problem_handlers, problem_response
 from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
 from shipyard.kit.rate_limit import create_rate_limiter
 from shipyard.kit.request_context import RequestContextMiddleware
+from shipyard.kit.routing import MethodSemanticsMiddleware
 from shipyard.kit.system import router as system_router
 from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
 from shipyard.mcp.server import mount_mcp
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # The problem handler redirects instead, with a relative Location (kit/routing.py `slash_twin`).
+        redirect_slashes=False,
         # Shipyard exports Prometheus metrics and JSON logs, not OpenTelemetry. Left on, FastAPI's native
         # telemetry looked up the global OpenTelemetry providers (environment reads) on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -142,6 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 idempotency=current_idempotency,
                 principal_key=principal_key,
             ),
+            # Innermost: it needs the routes, and the layers above must see the request's own method.
+            Middleware(MethodSemanticsMiddleware),
         ],
     )
     app.state.settings = settings
