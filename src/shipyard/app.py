@@ -26,7 +26,7 @@ from shipyard.customers.endpoints import router as customers_router
 from shipyard.error_reports.endpoints import router as errors_router
 from shipyard.error_reports.recorder import record_server_error
 from shipyard.events.endpoints import router as events_router
-from shipyard.identity.auth import principal_key
+from shipyard.identity.auth import principal_key, refuse_unauthorised
 from shipyard.identity.authenticator import TokenAuthenticator
 from shipyard.identity.endpoints import router as identity_router
 from shipyard.invoices.endpoints import router as invoices_router
@@ -137,6 +137,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics=metrics,
                 access_log=settings.access_log,
                 on_server_error=lambda scope, status, exc: record_server_error(scope["app"].state, scope, status, exc),
+                # Authenticate, authorise, then validate: input refusals (413, 415, a malformed
+                # Idempotency-Key) wait for the 401 or 403 the route owes the caller.
+                gate=refuse_unauthorised,
             ),
             Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, json_prefixes=(API_V1,)),
             Middleware(
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 database=current_database,
                 idempotency=current_idempotency,
                 principal_key=principal_key,
+                gate=refuse_unauthorised,
             ),
             # Innermost: it needs the routes, and the layers above must see the request's own method.
             Middleware(MethodSemanticsMiddleware),
@@ -151,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    install_problem_handlers(app)
+    install_problem_handlers(app, gate=refuse_unauthorised)
     app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(DBAPIError, _database_error)
     # Matched in this order, one pattern after another: the busiest paths (the domain) come first.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +15,9 @@ from starlette.responses import RedirectResponse, Response
 
 from shipyard.kit.context import current_request_id
 from shipyard.kit.routing import allowed_methods, slash_twin
+
+if TYPE_CHECKING:
+    from starlette.types import Scope
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # A tag URI (RFC 4151) names each problem type stably without promising a page at that address.
@@ -185,11 +189,38 @@ def _problem_error(_request: Request, exc: Exception) -> Response:
     return render_problem_error(exc)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Make every error the framework raises an RFC 9457 problem."""
-    app.add_exception_handler(ProblemError, _problem_error)
-    app.add_exception_handler(StarletteHTTPException, _http_exception)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+# Refusals of the request's input. The caller's 401 or 403, if it is owed one, comes first.
+INPUT_REFUSALS = frozenset({400, 413, 415, 422})
+
+# Raises the 401 or 403 problem the request's route would answer; returns when the caller may go on.
+AccessGate = Callable[["Scope"], Awaitable[None]]
+
+
+async def access_refusal_first(gate: AccessGate | None, scope: Scope, status: int) -> ProblemError | None:
+    """The 401 or 403 problem owed before refusing the input with `status`, or None."""
+    if gate is None or status not in INPUT_REFUSALS:
+        return None
+    try:
+        await gate(scope)
+    except ProblemError as refusal:
+        return refusal
+    return None
+
+
+def _access_first(handler: Callable[[Request, Exception], Response], gate: AccessGate | None) -> Any:  # noqa: ANN401 - Starlette's handler type
+    async def handle(request: Request, exc: Exception) -> Response:
+        response = handler(request, exc)
+        refusal = await access_refusal_first(gate, request.scope, response.status_code)
+        return response if refusal is None else render_problem_error(refusal)
+
+    return handle
+
+
+def install_problem_handlers(app: FastAPI, *, gate: AccessGate | None = None) -> None:
+    """Make every error the framework raises an RFC 9457 problem; `gate` puts 401 and 403 before input errors."""
+    app.add_exception_handler(ProblemError, _access_first(_problem_error, gate))
+    app.add_exception_handler(StarletteHTTPException, _access_first(_http_exception, gate))
+    app.add_exception_handler(RequestValidationError, _access_first(_validation_error, gate))
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

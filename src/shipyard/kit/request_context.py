@@ -9,7 +9,7 @@ from shipyard.kit.asgi import header, send_problem
 from shipyard.kit.context import RequestContext, accept_request_id, reset_request_context, set_request_context
 from shipyard.kit.logging import bind_request_id, get_logger, unbind_request_id
 from shipyard.kit.metrics import UNMATCHED_ROUTE, HttpMetrics
-from shipyard.kit.problems import ProblemError, problem_body
+from shipyard.kit.problems import AccessGate, ProblemError, access_refusal_first, problem_body
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -43,8 +43,10 @@ class RequestContextMiddleware:
         metrics: HttpMetrics | None,
         access_log: bool,
         on_server_error: ServerErrorHook | None = None,
+        gate: AccessGate | None = None,
     ) -> None:
         self.app = app
+        self.gate = gate
         self.metrics = metrics
         self.access_log = access_log
         self.on_server_error = on_server_error
@@ -84,6 +86,7 @@ class RequestContextMiddleware:
                 await self.on_server_error(scope, exchange.status, None)
         except ProblemError as exc:
             # Raised by middleware that runs outside FastAPI's exception handlers (body limits).
+            exc = await access_refusal_first(self.gate, scope, exc.status) or exc
             if not exchange.started:
                 extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
                 body = problem_body(exc.status, exc.code, str(exc.detail), title=exc.title, **exc.extensions)
