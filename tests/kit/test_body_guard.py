@@ -131,3 +131,37 @@ async def test_two_authorization_headers_are_400(
         headers = [("Authorization", value) for value in pair] + [("Content-Type", "application/json")]
         response = await client.request(method, CUSTOMERS, content=CUSTOMER, headers=headers)
         assert_problem(response, 400, "duplicate_authorization")
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (b'{"name": "Ada", "name": "Grace", "email": "ada@example.com"}', "name"),
+        (b'{"name": "Ada", "email": "ada@example.com", "metadata": {"k": "1", "k": "2"}}', "k"),
+        # Escapes name the same member: "n\\u0061me" is "name".
+        (b'{"name": "Ada", "n\\u0061me": "Grace", "email": "ada@example.com"}', "name"),
+    ],
+)
+async def test_duplicate_json_key_is_422_and_nothing_is_created(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, body: bytes, key: str
+) -> None:
+    response = await client.post(CUSTOMERS, content=body, headers=_json(tenant))
+    problem = assert_problem(response, 422, "duplicate_json_key")
+    assert problem["key"] == key
+    assert await count_rows(app, Customer) == 0
+
+
+async def test_duplicate_json_key_is_found_in_a_streamed_body(make_client: ClientFactory, tenant: Tenant) -> None:
+    app, client = await make_client(max_body_bytes=SMALL_LIMIT)
+    body = b'{"email": "ada@example.com", "name": "Ada", "name": "Grace"}'
+    response = await client.post(
+        CUSTOMERS, content=_chunks(body, size=7), headers=_json(tenant, **{"Idempotency-Key": "k-1"})
+    )
+    assert_problem(response, 422, "duplicate_json_key")
+    assert await count_rows(app, Customer) == 0
+
+
+async def test_same_key_in_different_objects_is_accepted(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    body = b'{"name": "Ada", "email": "ada@example.com", "metadata": {"name": "x"}}'
+    response = await client.post(CUSTOMERS, content=body, headers=_json(tenant))
+    assert response.status_code == 201, response.text

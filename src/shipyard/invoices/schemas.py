@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 from pydantic_extra_types.currency_code import ISO4217
 
+from shipyard.kit.types import Label, Text
 from shipyard.models import InvoiceStatus
 
 MAX_LINE_ITEMS = 100
@@ -38,7 +39,7 @@ class LineItemIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    description: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+    description: Annotated[Label, Field(min_length=1, max_length=500)]
     quantity: Quantity
     unit_amount: UnitAmount
 
@@ -68,7 +69,7 @@ class InvoiceCreate(BaseModel):
     currency: Currency
     line_items: LineItems
     due_date: DueDate = None
-    memo: Annotated[StrictStr, Field(max_length=2000)] = ""
+    memo: Annotated[Text, Field(max_length=2000)] = ""
 
 
 class InvoiceUpdate(BaseModel):
@@ -79,7 +80,7 @@ class InvoiceUpdate(BaseModel):
     currency: Currency | None = None
     line_items: LineItems | None = None
     due_date: DueDate = None
-    memo: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    memo: Annotated[Text, Field(max_length=2000)] | None = None
 
 
 class InvoiceRead(BaseModel):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictStr
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
@@ -35,3 +36,34 @@ Timestamp = Annotated[
     AfterValidator(_in_utc),
     Field(json_schema_extra={"format": "date-time"}),
 ]
+
+
+# Control characters other than tab, line feed and carriage return (C0, DEL, C1), and lone surrogates
+# (JSON's "\ud800" decodes to one). PostgreSQL refuses NUL and neither database can encode a surrogate,
+# while SQLite would store the rest: refusing them here gives one rule on both.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Characters that show nothing by themselves: controls, format characters (bidi overrides and isolates,
+# zero-width spaces and joiners, the BOM), separators and spaces, combining marks without a base.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+
+
+def _storable(value: str) -> str:
+    if _UNSTORABLE.search(value):
+        msg = "must not contain control characters (such as NUL) or unpaired surrogates"
+        raise ValueError(msg)
+    return value
+
+
+def _visible(value: str) -> str:
+    # Stops at the first visible character, so a real name costs one lookup.
+    if all(unicodedata.category(character) in _INVISIBLE_CATEGORIES for character in value):
+        msg = "must contain a visible character, not only spaces, zero-width or bidi control characters"
+        raise ValueError(msg)
+    return value
+
+
+# Every string a request body carries is one of these two. Length limits are added where used:
+# `Annotated[Text, Field(max_length=500)]`.
+Text = Annotated[StrictStr, AfterValidator(_storable)]
+# A name or label people read (a customer, a token, an invoice line): it must show something.
+Label = Annotated[Text, AfterValidator(_visible)]
