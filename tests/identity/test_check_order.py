@@ -15,10 +15,12 @@ import pytest
 from fastapi import FastAPI
 
 from shipyard.app import create_app
+from shipyard.models import AuditEvent
 from shipyard.settings import Settings
 from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.problems import assert_problem
 from tests.fixtures.tenants import Tenant, issue_token
+from tests.kit.conftest import count_rows
 
 SMALL_LIMIT = 256
 MUTATING = frozenset({"post", "put", "patch", "delete"})
@@ -101,10 +103,8 @@ async def test_authorised_caller_gets_the_input_refusal(small: Small, tenant: Te
     assert_problem(response, *INPUT_REFUSALS[bad_input])
 
 
-async def test_refused_token_is_401_invalid_token_before_the_body_check(
-    small: Small,
-) -> None:
-    _, client = small
+async def test_refused_token_is_401_invalid_token_before_the_body_check(small: Small) -> None:
+    app, client = small
     headers, body = BAD_INPUTS["oversized_body"]
     response = await client.post(
         "/api/v1/customers",
@@ -112,6 +112,8 @@ async def test_refused_token_is_401_invalid_token_before_the_body_check(
         headers={**headers, "Authorization": "Bearer shp_00000000000000000000000000000000_000000"},
     )
     assert_problem(response, 401, "invalid_token")
+    # Recorded once, although the token was checked outside the route's dependencies.
+    assert await count_rows(app, AuditEvent) == 1
 
 
 async def test_reused_idempotency_key_is_403_for_a_token_without_the_scope(

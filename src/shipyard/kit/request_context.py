@@ -81,12 +81,16 @@ class RequestContextMiddleware:
 
     async def _run(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
         try:
-            await self.app(scope, receive, exchange.send)
+            try:
+                await self.app(scope, receive, exchange.send)
+            except ProblemError as refusal:
+                # The 401 or 403 the caller is owed comes before an input refusal. Inside the outer try,
+                # so that a failure while authenticating still gets the last-resort 500 below.
+                raise await access_refusal_first(self.gate, scope, refusal.status) or refusal from None
             if exchange.status >= HTTP_SERVER_ERROR and self.on_server_error is not None:
                 await self.on_server_error(scope, exchange.status, None)
         except ProblemError as exc:
             # Raised by middleware that runs outside FastAPI's exception handlers (body limits).
-            exc = await access_refusal_first(self.gate, scope, exc.status) or exc
             if not exchange.started:
                 extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
                 body = problem_body(exc.status, exc.code, str(exc.detail), title=exc.title, **exc.extensions)
