@@ -79,3 +79,12 @@ async def test_trailing_slash_redirect_is_relative_whatever_the_host(client: htt
 
 async def test_path_without_a_slash_twin_is_404(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/api/v1/nothing-here/"), 404, "not_found")
+
+
+@pytest.mark.parametrize("path", ["/docs", "/metrics", "/login", "/health", "/openapi.json"])
+async def test_head_works_on_the_operational_and_page_routes(client: httpx.AsyncClient, path: str) -> None:
+    # Routes of included routers and plain Starlette routes, outside the API's flat route list.
+    get = await client.get(path)
+    head = await client.head(path)
+    assert (head.status_code, head.content) == (get.status_code, b"")
+    assert get.status_code == 200
