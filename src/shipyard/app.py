@@ -27,7 +27,7 @@ from shipyard.customers.endpoints import router as customers_router
 from shipyard.error_reports.endpoints import router as errors_router
 from shipyard.error_reports.recorder import record_server_error
 from shipyard.events.endpoints import router as events_router
-from shipyard.identity.auth import principal_key
+from shipyard.identity.auth import principal_key, refuse_unauthorised
 from shipyard.identity.authenticator import TokenAuthenticator
 from shipyard.identity.endpoints import router as identity_router
 from shipyard.invoices.endpoints import router as invoices_router
@@ -42,6 +42,7 @@ from shipyard.kit.problems import install_problem_handlers, problem_response
 from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
 from shipyard.kit.rate_limit import create_rate_limiter
 from shipyard.kit.request_context import RequestContextMiddleware
+from shipyard.kit.routing import MethodSemanticsMiddleware
 from shipyard.kit.system import router as system_router
 from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
 from shipyard.mcp.server import mount_mcp
@@ -128,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # The problem handler redirects instead, with a relative Location (kit/routing.py `slash_twin`).
+        redirect_slashes=False,
         # Shipyard exports Prometheus metrics and JSON logs, not OpenTelemetry. Left on, FastAPI's native
         # telemetry looked up the global OpenTelemetry providers (environment reads) on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -139,6 +142,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics=metrics,
                 access_log=settings.access_log,
                 on_server_error=lambda scope, status, exc: record_server_error(scope["app"].state, scope, status, exc),
+                # Authenticate, authorise, then validate: input refusals (413, 415, a malformed
+                # Idempotency-Key) wait for the 401 or 403 the route owes the caller.
+                gate=refuse_unauthorised,
             ),
             Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, json_prefixes=(API_V1,)),
             Middleware(
@@ -146,12 +152,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 database=current_database,
                 idempotency=current_idempotency,
                 principal_key=principal_key,
+                gate=refuse_unauthorised,
             ),
+            # Innermost: it needs the routes, and the layers above must see the request's own method.
+            Middleware(MethodSemanticsMiddleware),
         ],
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    install_problem_handlers(app)
+    install_problem_handlers(app, gate=refuse_unauthorised)
     app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(DBAPIError, _database_error)
     # Matched in this order, one pattern after another: the busiest paths (the domain) come first.

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from shipyard.models import Customer
@@ -77,12 +78,14 @@ async def test_streamed_body_within_the_limit_is_accepted(make_client: ClientFac
     assert response.status_code == 201, response.text
 
 
-async def test_declared_length_over_the_limit_is_refused_before_authentication(make_client: ClientFactory) -> None:
-    _, client = await make_client(max_body_bytes=SMALL_LIMIT)
-    response = await client.post(
-        CUSTOMERS, content=_padded(SMALL_LIMIT + 1), headers={"Content-Type": "application/json"}
-    )
+async def test_declared_length_over_the_limit_is_refused_after_authentication(
+    make_client: ClientFactory, tenant: Tenant
+) -> None:
+    # Without a token the same request is a 401 (tests/identity/test_check_order.py).
+    app, client = await make_client(max_body_bytes=SMALL_LIMIT)
+    response = await client.post(CUSTOMERS, content=_padded(SMALL_LIMIT + 1), headers=_json(tenant))
     assert_problem(response, 413, "request_too_large")
+    assert await count_rows(app, Customer) == 0
 
 
 async def test_plain_text_body_is_415(app: FastAPI, client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -115,3 +118,50 @@ async def test_unparsable_content_length_is_not_a_server_error(client: httpx.Asy
     headers = {**tenant.headers, "Content-Type": "text/plain", "Content-Length": "\u00b2".encode("latin-1")}
     response = await client.post(CUSTOMERS, content=b"{}", headers=headers)
     assert_problem(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("second", ["Bearer shp_not_a_real_token", None])
+async def test_two_authorization_headers_are_400(
+    client: httpx.AsyncClient, tenant: Tenant, method: str, second: str | None
+) -> None:
+    # Whichever header came first, the request is refused: neither credential is chosen silently.
+    authorization = tenant.headers["Authorization"]
+    for pair in ([authorization, second or authorization], [second or authorization, authorization]):
+        headers = [("Authorization", value) for value in pair] + [("Content-Type", "application/json")]
+        response = await client.request(method, CUSTOMERS, content=CUSTOMER, headers=headers)
+        assert_problem(response, 400, "duplicate_authorization")
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (b'{"name": "Ada", "name": "Grace", "email": "ada@example.com"}', "name"),
+        (b'{"name": "Ada", "email": "ada@example.com", "metadata": {"k": "1", "k": "2"}}', "k"),
+        # Escapes name the same member: "n\\u0061me" is "name".
+        (b'{"name": "Ada", "n\\u0061me": "Grace", "email": "ada@example.com"}', "name"),
+    ],
+)
+async def test_duplicate_json_key_is_422_and_nothing_is_created(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, body: bytes, key: str
+) -> None:
+    response = await client.post(CUSTOMERS, content=body, headers=_json(tenant))
+    problem = assert_problem(response, 422, "duplicate_json_key")
+    assert problem["key"] == key
+    assert await count_rows(app, Customer) == 0
+
+
+async def test_duplicate_json_key_is_found_in_a_streamed_body(make_client: ClientFactory, tenant: Tenant) -> None:
+    app, client = await make_client(max_body_bytes=SMALL_LIMIT)
+    body = b'{"email": "ada@example.com", "name": "Ada", "name": "Grace"}'
+    response = await client.post(
+        CUSTOMERS, content=_chunks(body, size=7), headers=_json(tenant, **{"Idempotency-Key": "k-1"})
+    )
+    assert_problem(response, 422, "duplicate_json_key")
+    assert await count_rows(app, Customer) == 0
+
+
+async def test_same_key_in_different_objects_is_accepted(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    body = b'{"name": "Ada", "email": "ada@example.com", "metadata": {"name": "x"}}'
+    response = await client.post(CUSTOMERS, content=body, headers=_json(tenant))
+    assert response.status_code == 201, response.text

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shipyard.kit.types import EmailAddress
+from shipyard.kit.types import EmailAddress, Label, Text
 
 MAX_METADATA_KEYS = 50
 
@@ -20,11 +20,11 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
 
 
 Metadata = Annotated[
-    dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[StrictStr, Field(max_length=500)]],
+    dict[Annotated[Label, Field(min_length=1, max_length=40)], Annotated[Text, Field(max_length=500)]],
     AfterValidator(_check_metadata),
     Field(description="Up to 50 string pairs for your own use; keys up to 40 characters, values up to 500."),
 ]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+Name = Annotated[Label, Field(min_length=1, max_length=200)]
 
 
 class CustomerCreate(BaseModel):

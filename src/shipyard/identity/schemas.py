@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt
 
 from shipyard.identity.scopes import SCOPES, Scope
-from shipyard.kit.types import WholeNumber
+from shipyard.kit.types import Label, WholeNumber
 
 
 class TokenCreate(BaseModel):
@@ -16,7 +16,7 @@ class TokenCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: StrictStr = Field(min_length=1, max_length=100)
+    name: Label = Field(min_length=1, max_length=100)
     # JSON has no enum type: a scope arrives as a string, which strict mode would refuse for an enum.
     scopes: list[Annotated[Scope, Strict(strict=False)]] = Field(min_length=1, max_length=len(SCOPES))
     expires_in_days: Annotated[StrictInt, Field(ge=1, le=3650), WholeNumber] | None = Field(

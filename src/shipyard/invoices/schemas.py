@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 from pydantic_extra_types.currency_code import ISO4217
 
-from shipyard.kit.types import IsoDateText, WholeNumber
+from shipyard.kit.types import IsoDateText, Label, Text, WholeNumber
 from shipyard.models import InvoiceStatus
 
 MAX_LINE_ITEMS = 100
@@ -30,7 +30,7 @@ class LineItemIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    description: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+    description: Annotated[Label, Field(min_length=1, max_length=500)]
     quantity: Quantity
     unit_amount: UnitAmount
 
@@ -69,7 +69,7 @@ class InvoiceCreate(BaseModel):
     currency: Currency
     line_items: LineItems
     due_date: DueDate = None
-    memo: Annotated[StrictStr, Field(max_length=2000)] = ""
+    memo: Annotated[Text, Field(max_length=2000)] = ""
 
 
 class InvoiceUpdate(BaseModel):
@@ -80,7 +80,7 @@ class InvoiceUpdate(BaseModel):
     currency: Currency | None = None
     line_items: LineItems | None = None
     due_date: DueDate = None
-    memo: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    memo: Annotated[Text, Field(max_length=2000)] | None = None
 
 
 class InvoiceRead(BaseModel):

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
-from starlette.routing import Match, Mount
+from starlette.responses import RedirectResponse, Response
 
 from shipyard.kit.context import current_request_id
+from shipyard.kit.routing import allowed_methods, slash_twin
+
+if TYPE_CHECKING:
+    from starlette.types import Scope
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # A tag URI (RFC 4151) names each problem type stably without promising a page at that address.
@@ -124,8 +128,6 @@ def render_problem_error(exc: ProblemError) -> Response:
     )
 
 
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-_PROBE_SCOPE: dict[str, Any] = {"type": "http", "root_path": "", "headers": [], "query_string": b""}
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -144,26 +146,16 @@ def _http_exception(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers or {})
     if exc.status_code == HTTPStatus.NOT_FOUND and detail == "Not Found":
+        if (location := slash_twin(request.app, request.scope)) is not None:
+            # The path differs from a route's by its trailing slash only (the app turns Starlette's
+            # redirect off: its Location was absolute, built from the unchecked Host header).
+            return RedirectResponse(location, status_code=HTTPStatus.TEMPORARY_REDIRECT)
         detail = "No route matches this path."
     elif exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
         detail = "This path does not accept that method; see the Allow header."
-        if "Allow" in headers and (allowed := _allowed_methods(request)):
+        if "Allow" in headers and (allowed := allowed_methods(request.app, request.scope["path"])):
             headers["Allow"] = ", ".join(allowed)
     return problem_response(exc.status_code, code, detail, headers=headers)
-
-
-def _allowed_methods(request: Request) -> list[str]:
-    # Starlette's Allow header names only the first route that matched the path, so a collection
-    # with GET and POST as separate routes would advertise GET alone (RFC 9110 §15.5.6 wants all).
-    # Ask the router which methods it would fully match, on a throwaway scope.
-    # A Mount accepts every method and answers 405 itself, with its own Allow header.
-    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
-    allowed = []
-    for method in _METHODS:
-        probe = {**_PROBE_SCOPE, "path": request.scope["path"], "method": method}
-        if any(route.matches(probe)[0] is Match.FULL for route in routes):
-            allowed.append(method)
-    return allowed
 
 
 def _validation_error(_request: Request, exc: Exception) -> Response:
@@ -197,11 +189,38 @@ def _problem_error(_request: Request, exc: Exception) -> Response:
     return render_problem_error(exc)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Make every error the framework raises an RFC 9457 problem."""
-    app.add_exception_handler(ProblemError, _problem_error)
-    app.add_exception_handler(StarletteHTTPException, _http_exception)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+# Refusals of the request's input. The caller's 401 or 403, if it is owed one, comes first.
+INPUT_REFUSALS = frozenset({400, 413, 415, 422})
+
+# Raises the 401 or 403 problem the request's route would answer; returns when the caller may go on.
+AccessGate = Callable[["Scope"], Awaitable[None]]
+
+
+async def access_refusal_first(gate: AccessGate | None, scope: Scope, status: int) -> ProblemError | None:
+    """The 401 or 403 problem owed before refusing the input with `status`, or None."""
+    if gate is None or status not in INPUT_REFUSALS:
+        return None
+    try:
+        await gate(scope)
+    except ProblemError as refusal:
+        return refusal
+    return None
+
+
+def _access_first(handler: Callable[[Request, Exception], Response], gate: AccessGate | None) -> Any:  # noqa: ANN401 - Starlette's handler type
+    async def handle(request: Request, exc: Exception) -> Response:
+        response = handler(request, exc)
+        refusal = await access_refusal_first(gate, request.scope, response.status_code)
+        return response if refusal is None else render_problem_error(refusal)
+
+    return handle
+
+
+def install_problem_handlers(app: FastAPI, *, gate: AccessGate | None = None) -> None:
+    """Make every error the framework raises an RFC 9457 problem; `gate` puts 401 and 403 before input errors."""
+    app.add_exception_handler(ProblemError, _access_first(_problem_error, gate))
+    app.add_exception_handler(StarletteHTTPException, _access_first(_http_exception, gate))
+    app.add_exception_handler(RequestValidationError, _access_first(_validation_error, gate))
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -9,7 +9,7 @@ from shipyard.kit.asgi import header, send_problem
 from shipyard.kit.context import RequestContext, accept_request_id, reset_request_context, set_request_context
 from shipyard.kit.logging import bind_request_id, get_logger, unbind_request_id
 from shipyard.kit.metrics import UNMATCHED_ROUTE, HttpMetrics
-from shipyard.kit.problems import ProblemError, problem_body
+from shipyard.kit.problems import AccessGate, ProblemError, access_refusal_first, problem_body
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -43,8 +43,10 @@ class RequestContextMiddleware:
         metrics: HttpMetrics | None,
         access_log: bool,
         on_server_error: ServerErrorHook | None = None,
+        gate: AccessGate | None = None,
     ) -> None:
         self.app = app
+        self.gate = gate
         self.metrics = metrics
         self.access_log = access_log
         self.on_server_error = on_server_error
@@ -79,7 +81,12 @@ class RequestContextMiddleware:
 
     async def _run(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
         try:
-            await self.app(scope, receive, exchange.send)
+            try:
+                await self.app(scope, receive, exchange.send)
+            except ProblemError as refusal:
+                # The 401 or 403 the caller is owed comes before an input refusal. Inside the outer try,
+                # so that a failure while authenticating still gets the last-resort 500 below.
+                raise await access_refusal_first(self.gate, scope, refusal.status) or refusal from None
             if exchange.status >= HTTP_SERVER_ERROR and self.on_server_error is not None:
                 await self.on_server_error(scope, exchange.status, None)
         except ProblemError as exc:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+import unicodedata
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
-from pydantic import AwareDatetime, BeforeValidator, EmailStr, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, EmailStr, Field, StrictStr
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
@@ -20,9 +21,20 @@ def _rfc3339_only(value: object) -> object:
     raise ValueError(msg)
 
 
+def _in_utc(value: datetime) -> datetime:
+    # The database stores UTC. An instant whose offset moves it past year 1 or 9999 (0001-01-01T00:00+00:01)
+    # has no UTC form; converting here refuses it as invalid input instead of overflowing in the query.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        msg = "the date-time lies outside the years 1 to 9999 once converted to UTC"
+        raise ValueError(msg) from None
+
+
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_rfc3339_only),
+    AfterValidator(_in_utc),
     Field(json_schema_extra={"format": "date-time"}),
 ]
 
@@ -78,3 +90,34 @@ EmailAddress = Annotated[
         json_schema_extra={"not": {"pattern": _SPECIAL_USE_DOMAIN}},
     ),
 ]
+
+
+# Control characters other than tab, line feed and carriage return (C0, DEL, C1), and lone surrogates
+# (JSON's "\ud800" decodes to one). PostgreSQL refuses NUL and neither database can encode a surrogate,
+# while SQLite would store the rest: refusing them here gives one rule on both.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Characters that show nothing by themselves: controls, format characters (bidi overrides and isolates,
+# zero-width spaces and joiners, the BOM), separators and spaces, combining marks without a base.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+
+
+def _storable(value: str) -> str:
+    if _UNSTORABLE.search(value):
+        msg = "must not contain control characters (such as NUL) or unpaired surrogates"
+        raise ValueError(msg)
+    return value
+
+
+def _visible(value: str) -> str:
+    # Stops at the first visible character, so a real name costs one lookup.
+    if all(unicodedata.category(character) in _INVISIBLE_CATEGORIES for character in value):
+        msg = "must contain a visible character, not only spaces, zero-width or bidi control characters"
+        raise ValueError(msg)
+    return value
+
+
+# Every string a request body carries is one of these two. Length limits are added where used:
+# `Annotated[Text, Field(max_length=500)]`.
+Text = Annotated[StrictStr, AfterValidator(_storable)]
+# A name or label people read (a customer, a token, an invoice line): it must show something.
+Label = Annotated[Text, AfterValidator(_visible)]

@@ -22,7 +22,7 @@ from starlette.routing import Match
 from shipyard.kit.asgi import header, read_body, replay_receive, send_body, send_problem
 from shipyard.kit.idempotency import Claim, ClaimOutcome, IdempotencyScope, IdempotencyStore, fingerprint, parse_key
 from shipyard.kit.logging import get_logger
-from shipyard.kit.problems import PROBLEM_CONTENT_TYPE, problem_body
+from shipyard.kit.problems import PROBLEM_CONTENT_TYPE, AccessGate, problem_body
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -102,11 +102,13 @@ class UnitOfWorkMiddleware:
         database: Callable[[], Database],
         idempotency: Callable[[], IdempotencyStore],
         principal_key: PrincipalKeyResolver,
+        gate: AccessGate | None = None,
     ) -> None:
         self.app = app
         self.database = database
         self.idempotency = idempotency
         self.principal_key = principal_key
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request inside its unit of work."""
@@ -147,6 +149,10 @@ class UnitOfWorkMiddleware:
         await self.app(scope, retry_receive, _committing_send(send, holder))
 
     async def _idempotent(self, scope: Scope, receive: Receive, send: Send, holder: SessionHolder, key: str) -> None:
+        if self.gate is not None:
+            # A caller the route refuses claims no key: a replay, a reused key or a key in flight
+            # would otherwise answer before its 401 or 403.
+            await self.gate(scope)
         body = await read_body(receive)
         receive = replay_receive(body, receive)
         principal_key = await self.principal_key(scope)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from shipyard.events.catalogue import SUBSCRIBABLE
+from shipyard.kit.types import Text
 
 MAX_EVENT_TYPES = 20
 
@@ -21,7 +22,7 @@ def _known_types(value: list[str]) -> list[str]:
 
 
 URL = Annotated[
-    StrictStr,
+    Text,
     Field(
         min_length=8,
         max_length=2048,
@@ -35,11 +36,11 @@ URL = Annotated[
 ]
 EventTypes = Annotated[
     # The schema lists the types the validator below accepts, so a client can know them beforehand.
-    list[Annotated[StrictStr, Field(json_schema_extra={"enum": sorted(SUBSCRIBABLE)})]],
+    list[Annotated[Text, Field(json_schema_extra={"enum": sorted(SUBSCRIBABLE)})]],
     Field(min_length=1, max_length=MAX_EVENT_TYPES, description="Event types to receive, or `*` for all."),
     AfterValidator(_known_types),
 ]
-Description = Annotated[StrictStr, Field(max_length=500)]
+Description = Annotated[Text, Field(max_length=500)]
 
 
 class WebhookEndpointCreate(BaseModel):
