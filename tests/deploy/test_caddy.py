@@ -188,3 +188,32 @@ def test_compression_and_json_access_log_with_roll(variant: str) -> None:
     assert access["writer"]["output"] == "file"
     assert access["writer"]["roll_size_mb"] >= 1
     assert access["writer"]["roll_keep"] >= 1
+
+
+def _readme_validate_command() -> str:
+    lines = [line for line in (REPO / "deploy" / "README.md").read_text().splitlines() if "caddy validate --" in line]
+    assert len(lines) == 1, lines
+    return lines[0].removeprefix("sudo -u caddy ")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_guides_validate_command_works_on_debians_caddy(variant: str, tmp_path: Path) -> None:
+    # The example as an operator fills it in, with every optional line switched on.
+    example = (CADDY_DIR / "shipyard.env.example").read_text().replace("#SHIPYARD_", "SHIPYARD_")
+    env_file = tmp_path / "shipyard.env"
+    env_file.write_text(example + f"SHIPYARD_CADDY_LOG={tmp_path / 'access.log'}\n")
+    command = (
+        _readme_validate_command()
+        .replace("/etc/caddy/shipyard.env", str(env_file))
+        .replace("/etc/caddy/Caddyfile", str(CADDY_DIR / variant))
+    )
+    result = subprocess.run(  # noqa: S603 - the guide's own command line, run by the POSIX shell
+        ["/bin/sh", "-c", command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Valid configuration" in result.stdout + result.stderr

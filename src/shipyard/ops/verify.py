@@ -163,6 +163,19 @@ def check_certificate(target: _Target) -> CheckResult:
     return _ok(name, detail)
 
 
+def _is_our_https_site(location: str, target: _Target) -> bool:
+    """`location` is an https:// URL on the verified host AND port.
+
+    A prefix match would accept `https://app.example.com:8443/` and `https://app.example.com.evil.example/`.
+    """
+    parts = urlsplit(location)
+    try:
+        port = parts.port or 443
+    except ValueError:  # a port that is not a number
+        return False
+    return parts.scheme == "https" and (parts.hostname or "").lower() == target.host.lower() and port == target.port
+
+
 def check_redirect(target: _Target) -> CheckResult:
     """Plain HTTP answers with a permanent redirect to HTTPS."""
     name = "http_redirect"
@@ -172,7 +185,7 @@ def check_redirect(target: _Target) -> CheckResult:
     except _FetchError as exc:
         return _fail(name, f"http://{target.http_host}:{target.http_port}/ did not answer: {exc}", fix)
     location = response.header("Location") or ""
-    if response.status in {301, 308} and location.startswith(f"https://{target.host}"):
+    if response.status in {301, 308} and _is_our_https_site(location, target):
         return _ok(name, f"{response.status} to {location}")
     return _fail(name, f"HTTP answered {response.status} with Location {location or '(none)'}", fix)
 
