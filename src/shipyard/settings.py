@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     access_log: bool = True
     metrics_enabled: bool = True
+    # When set, /metrics answers only on this local port (a second listener, e.g. gunicorn's
+    # `SHIPYARD_BIND="0.0.0.0:8000 0.0.0.0:9100"`) and 404 on every other: a proxy or tunnel that
+    # forwards the public port cannot reach the metrics.
+    metrics_listen_port: int | None = Field(default=None, ge=1, le=65535)
 
     # --- MCP and operators -------------------------------------------------------
     # Host and Origin values the MCP endpoint accepts (JSON lists). Empty: the host of public_url,

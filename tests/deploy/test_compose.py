@@ -168,3 +168,21 @@ def test_compose_pins_the_caddy_the_tests_run(services: dict[str, dict[str, Any]
         [caddy, "version"], capture_output=True, text=True, check=True, timeout=30
     ).stdout.split()[0]
     assert services["caddy"]["image"] == f"caddy:{version.removeprefix('v')}"
+
+
+def test_metrics_have_their_own_listener_that_the_public_path_never_reaches(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    web = _environment(services["web"])
+    binds = web["SHIPYARD_BIND"].split()
+    metrics_port = web["SHIPYARD_METRICS_LISTEN_PORT"]
+    public_ports = {bind.rsplit(":", 1)[1] for bind in binds} - {metrics_port}
+    assert f"0.0.0.0:{metrics_port}" in binds
+    assert public_ports
+    # Caddy and the tunnel forward to a public listener, never to the metrics one.
+    assert _environment(services["caddy"])["SHIPYARD_UPSTREAM"] == f"web:{min(public_ports)}"
+    tunnel_comment = (REPO / "compose.yaml").read_text().split("  cloudflared:", 1)[1].split("image:", 1)[0]
+    assert f"http://web:{min(public_ports)}" in tunnel_comment
+    # The other app services keep the production environment the web service extends.
+    assert _environment(services["worker"])["SHIPYARD_ENV"] == web["SHIPYARD_ENV"] == "production"
+    assert "metrics" not in " ".join(services["caddy"]["healthcheck"]["test"])
