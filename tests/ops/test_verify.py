@@ -18,7 +18,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from shipyard.ops.verify import CheckResult, _target, check_redirect, run_checks, verify_command
+from shipyard.ops.verify import CheckResult, check_redirect, run_checks, verify_command
+from shipyard.ops.verify_http import make_target
 from tests.fixtures.binaries import require_binary
 
 
@@ -91,6 +92,7 @@ def test_every_misconfiguration_is_reported_with_a_fix(careless: Careless) -> No
     failed = {name for name, result in results.items() if not result.ok}
     assert failed == {
         "http_redirect",
+        "redirect_headers",
         "hsts",
         "header_x_content_type_options",
         "header_x_frame_options",
@@ -103,6 +105,7 @@ def test_every_misconfiguration_is_reported_with_a_fix(careless: Careless) -> No
         "openapi",
         "problem_404",
         "metrics_not_public",
+        "unknown_host",
     }
     assert results["tls_certificate"].ok, results["tls_certificate"].detail
     assert "expires in" in results["tls_certificate"].detail
@@ -127,9 +130,9 @@ def test_command_prints_one_fail_line_per_failed_check_and_exits_1(careless: Car
     )
     assert outcome.exit_code == 1
     fail_lines = [line for line in outcome.output.splitlines() if line.startswith("FAIL")]
-    assert len(fail_lines) == 13
+    assert len(fail_lines) == 15
     assert all(". Fix: " in line for line in fail_lines)
-    assert outcome.output.splitlines()[-1] == "15 checks, 13 failed"
+    assert outcome.output.splitlines()[-1] == "17 checks, 15 failed"
 
 
 def test_a_non_https_url_is_refused() -> None:
@@ -157,7 +160,7 @@ def _redirect_result(location: str, https_url: str) -> CheckResult:
     plain = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     _serve(plain)
     try:
-        return check_redirect(_target(https_url, None, f"http://localhost:{plain.server_address[1]}", 5.0))
+        return check_redirect(make_target(https_url, None, f"http://localhost:{plain.server_address[1]}", 5.0))
     finally:
         plain.shutdown()
         plain.server_close()
