@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # `shipyard serve` bounds each connection itself (kit/server_limits.py), because people run it
+    # without a proxy: the request line and headers must arrive within the header timeout and fit in
+    # the header limit, a body within the body timeout, and an idle keep-alive connection closes.
+    server_header_timeout_s: float = Field(default=10.0, gt=0)
+    server_body_timeout_s: float = Field(default=30.0, gt=0)
+    server_keep_alive_s: int = Field(default=5, ge=1)
+    server_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
     web_workers: int = 2
     # Behind exactly one reverse proxy (Caddy), take client IP, scheme and host from its
