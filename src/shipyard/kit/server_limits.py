@@ -29,6 +29,7 @@ from shipyard.kit.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 if TYPE_CHECKING:
     from asyncio import TimerHandle, Transport
+    from collections.abc import Callable
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- the two deadlines --------------------------------------------------------------------------
 
-    def _arm(self, seconds: float, handler: Any) -> None:  # noqa: ANN401 - a bound method
+    def _arm(self, seconds: float, handler: Callable[[], None]) -> None:
         self._disarm()
         self._deadline = self.loop.call_later(seconds, handler)
 
