@@ -16,8 +16,9 @@ from typing import Any
 wsgi_app = "shipyard.asgi:app"
 
 # Production listens on a unix socket behind the reverse proxy; the benchmark binds loopback TCP
-# because wrk cannot speak to a socket file.
-bind = [os.environ.get("SHIPYARD_BIND", "unix:/run/shipyard/shipyard.sock")]
+# because wrk cannot speak to a socket file. Several addresses, separated by spaces, open several
+# listeners: Compose adds one that serves only /metrics (SHIPYARD_METRICS_LISTEN_PORT).
+bind = os.environ.get("SHIPYARD_BIND", "unix:/run/shipyard/shipyard.sock").split()
 # gunicorn creates its unix socket world-writable by default: any local user could then talk to
 # the app directly, bypassing the proxy. 0o007 leaves it to the owner and the proxy's group.
 umask = 0o007

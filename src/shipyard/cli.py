@@ -161,7 +161,13 @@ def serve(
     import uvicorn
 
     from shipyard.app import create_app
+    from shipyard.kit.server_limits import ServerLimits, limited_protocol
 
+    limits = ServerLimits(
+        header_timeout_s=settings.server_header_timeout_s,
+        body_timeout_s=settings.server_body_timeout_s,
+        max_header_bytes=settings.server_max_header_bytes,
+    )
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -170,6 +176,9 @@ def serve(
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        # Bare on the network, the server bounds every connection itself (kit/server_limits.py).
+        http=limited_protocol(limits),
+        timeout_keep_alive=settings.server_keep_alive_s,
     )
 
 

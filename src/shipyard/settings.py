@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # `shipyard serve` bounds each connection itself (kit/server_limits.py), because people run it
+    # without a proxy: the request line and headers must arrive within the header timeout and fit in
+    # the header limit, a body within the body timeout, and an idle keep-alive connection closes.
+    server_header_timeout_s: float = Field(default=10.0, gt=0)
+    server_body_timeout_s: float = Field(default=30.0, gt=0)
+    server_keep_alive_s: int = Field(default=5, ge=1)
+    server_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
     web_workers: int = 2
     # Behind exactly one reverse proxy (Caddy), take client IP, scheme and host from its
@@ -106,6 +113,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     access_log: bool = True
     metrics_enabled: bool = True
+    # When set, /metrics answers only on this local port (a second listener, e.g. gunicorn's
+    # `SHIPYARD_BIND="0.0.0.0:8000 0.0.0.0:9100"`) and 404 on every other: a proxy or tunnel that
+    # forwards the public port cannot reach the metrics.
+    metrics_listen_port: int | None = Field(default=None, ge=1, le=65535)
 
     # --- MCP and operators -------------------------------------------------------
     # Host and Origin values the MCP endpoint accepts (JSON lists). Empty: the host of public_url,

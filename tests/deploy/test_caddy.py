@@ -188,3 +188,83 @@ def test_compression_and_json_access_log_with_roll(variant: str) -> None:
     assert access["writer"]["output"] == "file"
     assert access["writer"]["roll_size_mb"] >= 1
     assert access["writer"]["roll_keep"] >= 1
+
+
+def _readme_validate_command() -> str:
+    lines = [line for line in (REPO / "deploy" / "README.md").read_text().splitlines() if "caddy validate --" in line]
+    assert len(lines) == 1, lines
+    return lines[0].removeprefix("sudo -u caddy ")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_guides_validate_command_works_on_debians_caddy(variant: str, tmp_path: Path) -> None:
+    # The example as an operator fills it in, with every optional line switched on.
+    example = (CADDY_DIR / "shipyard.env.example").read_text().replace("#SHIPYARD_", "SHIPYARD_")
+    env_file = tmp_path / "shipyard.env"
+    env_file.write_text(example + f"SHIPYARD_CADDY_LOG={tmp_path / 'access.log'}\n")
+    command = (
+        _readme_validate_command()
+        .replace("/etc/caddy/shipyard.env", str(env_file))
+        .replace("/etc/caddy/Caddyfile", str(CADDY_DIR / variant))
+    )
+    result = subprocess.run(  # noqa: S603 - the guide's own command line, run by the POSIX shell
+        ["/bin/sh", "-c", command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Valid configuration" in result.stdout + result.stderr
+
+
+def _public_servers(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The HTTPS and plain-HTTP servers (not the loopback metrics site)."""
+    servers = config["apps"]["http"]["servers"].values()
+    return [server for server in servers if not any(a.startswith("127.0.0.1") for a in server["listen"])]
+
+
+def _deferred_response_headers(node: object) -> list[dict[str, Any]]:
+    return [h["response"] for h in _handlers(node, "headers") if h.get("response", {}).get("deferred")]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_public_server_answers_its_own_errors_as_problems_with_the_headers(variant: str) -> None:
+    servers = _public_servers(_adapted(variant))
+    assert len(servers) == 2  # HTTPS and plain HTTP
+    for server in servers:
+        errors = server["errors"]
+        # One error route per site on this server (the domain's and the catch-all), each with the headers.
+        header_ops = _deferred_response_headers(errors)
+        assert len(header_ops) == len(errors["routes"]) >= 1
+        for headers in header_ops:
+            assert headers["set"]["Strict-Transport-Security"] == ["max-age=63072000; includeSubDomains; preload"]
+            assert headers["set"]["X-Content-Type-Options"] == ["nosniff"]
+            assert headers["set"]["X-Frame-Options"] == ["DENY"]
+            assert headers["set"]["Content-Type"] == ["application/problem+json"]
+            assert "Server" in headers["delete"]
+        bodies = [node["body"] for node in _handlers(errors, "static_response")]
+        codes = {json.loads(body.replace("{http.error.status_code}", "502"))["code"] for body in bodies}
+        assert {"upstream_unavailable", "request_too_large", "unknown_host", "http_502"} <= codes
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_public_server_refuses_an_unknown_host_with_421(variant: str) -> None:
+    for server in _public_servers(_adapted(variant)):
+        last = server["routes"][-1]
+        assert "match" not in last  # any Host the sites above did not claim
+        assert [node["status_code"] for node in _handlers(last, "error")] == [421]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_plain_http_redirect_carries_the_headers_and_keeps_the_port(variant: str) -> None:
+    config = _adapted(variant)
+    plain = next(server for server in _public_servers(config) if ":80" in server["listen"])
+    redirect_route = next(route for route in plain["routes"] if route.get("match") == [{"host": ["app.example.com"]}])
+    [redirect] = _handlers(redirect_route, "static_response")
+    assert redirect["status_code"] == 308
+    assert redirect["headers"]["Location"] == ["https://{http.request.host}:443{http.request.uri}"]
+    [headers] = _deferred_response_headers(redirect_route)
+    assert "Server" in headers["delete"]
+    assert headers["set"]["Strict-Transport-Security"]

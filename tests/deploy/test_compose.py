@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.fixtures.binaries import require_binary
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = {"postgres", "pgbouncer", "valkey", "migrate", "web", "worker", "scheduler", "caddy", "cloudflared"}
@@ -140,3 +143,46 @@ def test_dockerfile_is_multi_stage_and_runs_as_a_non_root_user() -> None:
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context() -> None:
     ignored = set((REPO / ".dockerignore").read_text().split())
     assert {".env", "secrets/", ".venv", ".git", "var/"} <= ignored
+
+
+# The capabilities a service's image needs to start: the official images' entrypoints start as
+# root, chown their data and drop to their own user; Caddy binds 80 and 443.
+ALLOWED_CAPABILITIES = {
+    "postgres": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
+    "valkey": {"CHOWN", "SETGID", "SETUID"},
+    "caddy": {"NET_BIND_SERVICE"},
+}
+
+
+def test_every_container_is_read_only_without_privileges(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        assert service.get("read_only") is True, name
+        assert service.get("cap_drop") == ["ALL"], name
+        assert set(service.get("cap_add", [])) <= ALLOWED_CAPABILITIES.get(name, set()), name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+
+
+def test_compose_pins_the_caddy_the_tests_run(services: dict[str, dict[str, Any]]) -> None:
+    caddy = require_binary("caddy", "caddy")
+    version = subprocess.run(  # noqa: S603 - Debian's caddy, fixed arguments
+        [caddy, "version"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.split()[0]
+    assert services["caddy"]["image"] == f"caddy:{version.removeprefix('v')}"
+
+
+def test_metrics_have_their_own_listener_that_the_public_path_never_reaches(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    web = _environment(services["web"])
+    binds = web["SHIPYARD_BIND"].split()
+    metrics_port = web["SHIPYARD_METRICS_LISTEN_PORT"]
+    public_ports = {bind.rsplit(":", 1)[1] for bind in binds} - {metrics_port}
+    assert f"0.0.0.0:{metrics_port}" in binds
+    assert public_ports
+    # Caddy and the tunnel forward to a public listener, never to the metrics one.
+    assert _environment(services["caddy"])["SHIPYARD_UPSTREAM"] == f"web:{min(public_ports)}"
+    tunnel_comment = (REPO / "compose.yaml").read_text().split("  cloudflared:", 1)[1].split("image:", 1)[0]
+    assert f"http://web:{min(public_ports)}" in tunnel_comment
+    # The other app services keep the production environment the web service extends.
+    assert _environment(services["worker"])["SHIPYARD_ENV"] == web["SHIPYARD_ENV"] == "production"
+    assert "metrics" not in " ".join(services["caddy"]["healthcheck"]["test"])

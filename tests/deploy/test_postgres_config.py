@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.servers import PostgresServer, find_pg_bin
+from tests.fixtures.servers import PostgresServer, ServerError, find_pg_bin
 
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES = REPO / "deploy" / "postgres"
@@ -45,7 +45,43 @@ def test_postgresql_conf_snippet_has_no_unknown_or_invalid_setting(cluster: Post
     assert errors == []
     assert settings["password_encryption"] == "scram-sha-256"
     assert settings["listen_addresses"] == "localhost"
-    assert settings["ssl"] == "on"
+    assert settings["ssl_min_protocol_version"] == "TLSv1.2"
+
+
+def _snippet_settings() -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for raw in (POSTGRES / "postgresql.conf").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if "=" in line:
+            name, value = (part.strip() for part in line.split("=", 1))
+            settings[name] = value.strip("'")
+    return settings
+
+
+def test_a_fresh_cluster_starts_with_the_snippet() -> None:
+    # This host, like a fresh one, may have no snakeoil certificate: a snippet that names files the
+    # distribution did not create keeps PostgreSQL from starting at all.
+    settings = {key: value for key, value in _snippet_settings().items() if key not in {"listen_addresses", "port"}}
+    assert "log_line_prefix" in settings
+    with PostgresServer(settings=settings) as server:
+        assert server.psql("SHOW ssl_min_protocol_version").strip() == "TLSv1.2"
+
+
+def test_the_app_role_can_create_no_object_not_even_a_temporary_one() -> None:
+    statements = [
+        "CREATE TEMP TABLE intruder (id int)",
+        "CREATE TEMPORARY VIEW intruder_view AS SELECT 1",
+        "CREATE TABLE intruder (id int)",
+    ]
+    with PostgresServer() as server:
+        server.psql((POSTGRES / "01-roles.sql").read_text())
+        server.psql((POSTGRES / "02-grants.sql").read_text(), dbname="shipyard")
+        for ddl in statements:
+            with pytest.raises(ServerError, match="permission denied"):
+                server.psql(f"SET ROLE shipyard_app; {ddl}", dbname="shipyard")
+        # The migrator owns the database and keeps every right (Alembic needs none of these, but
+        # the revocation must not reach the owner).
+        server.psql("SET ROLE shipyard_migrator; CREATE TEMP TABLE allowed (id int)", dbname="shipyard")
 
 
 def test_pg_hba_allows_only_scram_and_rejects_everything_else(cluster: PostgresServer) -> None:

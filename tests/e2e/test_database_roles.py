@@ -36,6 +36,7 @@ def test_app_role_reads_rows_through_pgbouncer(stack: Stack) -> None:
         "ALTER TABLE customers ADD COLUMN intruder int",
         "DROP TABLE customers",
         "TRUNCATE customers",
+        "CREATE TEMP TABLE intruder (id int)",
     ],
 )
 def test_app_role_cannot_change_the_schema(stack: Stack, ddl: str) -> None:

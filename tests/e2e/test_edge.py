@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ from typer.testing import CliRunner
 
 from shipyard.ops.verify import run_checks, verify_command
 from tests.e2e.conftest import Stack
+from tests.e2e.servers import CaddyServer
 from tests.fixtures.binaries import require_binary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres_only]
@@ -70,6 +73,8 @@ def test_verify_passes_against_the_real_stack(stack: Stack) -> None:
         "problem_404",
         "request_id",
         "metrics_not_public",
+        "redirect_headers",
+        "unknown_host",
     }
 
 
@@ -207,3 +212,88 @@ def test_api_docs_render_under_the_content_security_policy(stack: Stack) -> None
     )
     assert "opblock" in chromium.stdout, chromium.stderr[-3000:]
     assert "Content Security Policy" not in chromium.stderr, chromium.stderr[-3000:]
+
+
+# --- answers Caddy writes itself: they never reach the app, so the Caddyfile alone decides their headers ---
+
+EDGE_HEADERS = {
+    "strict-transport-security": "max-age=63072000; includeSubDomains; preload",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "strict-origin-when-cross-origin",
+}
+
+
+def _assert_edge_headers(response: httpx.Response) -> None:
+    assert "server" not in response.headers, response.headers
+    assert {name: response.headers.get(name) for name in EDGE_HEADERS} == EDGE_HEADERS
+    assert response.headers["permissions-policy"]
+
+
+def _assert_edge_problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    _assert_edge_headers(response)
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    problem = response.json()
+    assert (problem["status"], problem["code"], problem["type"]) == (
+        status,
+        code,
+        f"tag:shipyard.dev,2026:problems/{code}",
+    )
+    assert problem["title"]
+    assert problem["detail"]
+
+
+async def test_the_redirect_to_https_carries_the_headers(stack: Stack) -> None:
+    async with httpx.AsyncClient() as plain:
+        response = await plain.get(f"{stack.caddy.http_url}/api/v1/customers?limit=1")
+    assert response.status_code == 308
+    assert response.headers["location"] == f"https://localhost:{stack.caddy.port}/api/v1/customers?limit=1"
+    _assert_edge_headers(response)
+
+
+async def test_an_unknown_host_is_refused_with_a_problem_over_https_and_http(
+    https: httpx.AsyncClient, stack: Stack
+) -> None:
+    over_https = await https.get("/api/v1/customers", headers={**stack.headers, "Host": "evil.example"})
+    async with httpx.AsyncClient() as plain:
+        over_http = await plain.get(f"{stack.caddy.http_url}/", headers={"Host": "evil.example"})
+    _assert_edge_problem(over_https, 421, "unknown_host")
+    _assert_edge_problem(over_http, 421, "unknown_host")
+
+
+class _CaddyWithNothingBehind(CaddyServer):
+    """The shipped Caddyfile while the app and Authentik are down (ready once it answers at all)."""
+
+    def _probe(self) -> bool:
+        if not self.root_ca.exists():
+            return False
+        try:
+            httpx.get(f"{self.base_url}/health", verify=ssl.create_default_context(cafile=str(self.root_ca)), timeout=5)
+        except httpx.HTTPError:
+            return False
+        return True
+
+
+@pytest.fixture(scope="module")
+def caddy_alone() -> Iterator[CaddyServer]:
+    require_binary("caddy", "caddy")
+    # Ports nothing listens on; retries end after 1 s instead of the production 30 s.
+    with _CaddyWithNothingBehind(
+        upstream="127.0.0.1:9", authentik="127.0.0.1:9", extra_env={"SHIPYARD_CADDY_TRY_DURATION": "1s"}
+    ) as caddy:
+        yield caddy
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [("/health", "GET"), ("/api/v1/customers", "POST"), ("/auth/flow/", "GET")]
+)
+async def test_a_502_while_the_app_or_the_identity_provider_is_down_is_a_problem_with_the_headers(
+    caddy_alone: CaddyServer, path: str, method: str
+) -> None:
+    verify = ssl.create_default_context(cafile=str(caddy_alone.root_ca))
+    async with httpx.AsyncClient(base_url=caddy_alone.base_url, verify=verify, timeout=30) as client:
+        response = await client.request(method, path)
+    _assert_edge_problem(response, 502, "upstream_unavailable")
+    assert response.headers["retry-after"] == "5"

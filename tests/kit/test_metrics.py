@@ -108,13 +108,33 @@ async def test_metrics_off_means_no_metrics_route(tmp_path: Path, database_urls:
     assert health.status_code == 200
 
 
+async def test_metrics_answer_only_on_their_own_listener(tmp_path: Path, database_urls: tuple[str, str]) -> None:
+    settings = settings_for(tmp_path, database_url=database_urls[0], metrics_listen_port=9100)
+    async with running_app(settings) as (application, _):
+        transport = httpx.ASGITransport(app=application)
+        # The ASGI server reports the local address a request arrived on; the test client takes it from the URL.
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://web:8000") as public,
+            httpx.AsyncClient(transport=transport, base_url="http://web:9100") as scraper,
+        ):
+            assert (await public.get("/health")).status_code == 200
+            hidden = await public.get("/metrics", headers={"Host": "web:9100"})
+            unknown = await public.get(f"/{secrets.token_hex(4)}")
+            scraped = await scraper.get("/metrics")
+    assert hidden.status_code == 404
+    # Indistinguishable from any path that does not exist.
+    assert (hidden.json()["code"], hidden.json()["detail"]) == (unknown.json()["code"], unknown.json()["detail"])
+    assert scraped.status_code == 200
+    assert _count(_samples(scraped.text), route="/health") == 1
+
+
 # --- gunicorn with 2 workers, metrics merged across processes ----------------------------------------
 
 
 class Gunicorn:
     """`gunicorn -k uvicorn_worker.UvicornWorker -w 2` serving shipyard.asgi:app on loopback."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, extra_ports: tuple[int, ...] = ()) -> None:
         self.port = free_port()
         self.base_url = f"http://{LOOPBACK}:{self.port}"
         self.log = cwd / "gunicorn.log"
@@ -126,6 +146,7 @@ class Gunicorn:
             "2",
             "-b",
             f"{LOOPBACK}:{self.port}",
+            *(argument for port in extra_ports for argument in ("-b", f"{LOOPBACK}:{port}")),
             "--no-control-socket",
             "shipyard.asgi:app",
         ]
@@ -157,24 +178,28 @@ class Gunicorn:
                 self.proc.wait(timeout=10)
 
 
-@pytest.fixture
-def gunicorn(tmp_path: Path, database_urls: tuple[str, str]) -> Iterator[tuple[Gunicorn, Path]]:
-    """Two uvicorn workers under gunicorn, sharing a fresh PROMETHEUS_MULTIPROC_DIR."""
-    metrics_dir = tmp_path / "prometheus"
-    metrics_dir.mkdir()
+def _gunicorn_env(tmp_path: Path, database_url: str, metrics_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "GUNICORN", "PROMETHEUS"))}
     env.pop("DATABASE_URL", None)
     env.update(
         {
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "SHIPYARD_ENV": "test",
-            "SHIPYARD_DATABASE_URL": database_urls[0],
+            "SHIPYARD_DATABASE_URL": database_url,
             "SHIPYARD_DATA_DIR": str(tmp_path),
             "SHIPYARD_LOG_FORMAT": "json",
             "SHIPYARD_LOG_LEVEL": "WARNING",
         }
     )
-    server = Gunicorn(env, tmp_path)
+    return env
+
+
+@pytest.fixture
+def gunicorn(tmp_path: Path, database_urls: tuple[str, str]) -> Iterator[tuple[Gunicorn, Path]]:
+    """Two uvicorn workers under gunicorn, sharing a fresh PROMETHEUS_MULTIPROC_DIR."""
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    server = Gunicorn(_gunicorn_env(tmp_path, database_urls[0], metrics_dir), tmp_path)
     try:
         server.wait_ready()
         yield server, metrics_dir
@@ -213,3 +238,22 @@ def test_metrics_sum_requests_across_gunicorn_workers(gunicorn: tuple[Gunicorn, 
     assert counted == sent
     assert [s.value for s in samples if s.name == "shipyard_build_info"] == [1.0]
     assert [s.name for s in samples if s.name == "http_requests_in_flight"] == ["http_requests_in_flight"]
+
+
+@pytest.mark.slow
+def test_gunicorn_serves_metrics_on_the_second_listener_only(tmp_path: Path, database_urls: tuple[str, str]) -> None:
+    # compose.yaml's web service: the tunnel and Caddy reach the first port, Prometheus the second.
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    metrics_port = free_port()
+    env = {**_gunicorn_env(tmp_path, database_urls[0], metrics_dir), "SHIPYARD_METRICS_LISTEN_PORT": str(metrics_port)}
+    server = Gunicorn(env, tmp_path, extra_ports=(metrics_port,))
+    try:
+        server.wait_ready()
+        assert _hit(f"{server.base_url}/healthz") == 200
+        assert _hit(f"{server.base_url}/metrics") == 404
+        scraped = httpx.get(f"http://{LOOPBACK}:{metrics_port}/metrics", timeout=10)
+    finally:
+        server.stop()
+    assert scraped.status_code == 200
+    assert _count(_samples(scraped.text), route="/healthz") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from shipyard.kit.logging import get_logger
+from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
 from shipyard.kit.request_context import RequestContextMiddleware
 from tests.fixtures.log_capture import production_logs
 from tests.fixtures.problems import assert_problem
@@ -131,3 +133,43 @@ async def test_every_line_logged_while_answering_carries_the_request_id_and_late
         assert events == ["foreign", "ours", "request"]
     [after] = [line for line in lines if line["event"] == "after"]
     assert "request_id" not in after
+
+
+def _access_app(*, behind_proxy: bool) -> FastAPI:
+    middleware = [Middleware(RequestContextMiddleware, metrics=None, access_log=True)]
+    if behind_proxy:
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware))
+    app = FastAPI(middleware=middleware)
+
+    @app.get("/where")
+    async def where() -> dict[str, str]:
+        return {}
+
+    return app
+
+
+async def _access_line(app: FastAPI, client: tuple[str, int], headers: dict[str, str]) -> dict[str, Any]:
+    transport = httpx.ASGITransport(app=app, client=client)
+    with production_logs() as logs:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            assert (await http.get("/where", headers=headers)).status_code == 200
+    [line] = logs.events("request")
+    return line
+
+
+async def test_access_line_names_the_socket_peer_without_a_trusted_proxy() -> None:
+    line = await _access_line(
+        _access_app(behind_proxy=False), ("198.51.100.7", 50000), {"X-Forwarded-For": "203.0.113.9"}
+    )
+    # Without SHIPYARD_TRUST_PROXY_HEADERS a client's X-Forwarded-For proves nothing.
+    assert line["client_ip"] == "198.51.100.7"
+
+
+async def test_access_line_takes_the_client_ip_the_one_trusted_hop_vouches_for() -> None:
+    line = await _access_line(
+        _access_app(behind_proxy=True),
+        ("127.0.0.1", 50000),
+        # The client wrote the first entry; the proxy appended the peer it saw.
+        {"X-Forwarded-For": "192.0.2.66, 2001:DB8::1"},
+    )
+    assert line["client_ip"] == "2001:db8::1"

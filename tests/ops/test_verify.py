@@ -18,7 +18,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from shipyard.ops.verify import run_checks, verify_command
+from shipyard.ops.verify import CheckResult, check_redirect, run_checks, verify_command
+from shipyard.ops.verify_http import make_target
 from tests.fixtures.binaries import require_binary
 
 
@@ -91,6 +92,7 @@ def test_every_misconfiguration_is_reported_with_a_fix(careless: Careless) -> No
     failed = {name for name, result in results.items() if not result.ok}
     assert failed == {
         "http_redirect",
+        "redirect_headers",
         "hsts",
         "header_x_content_type_options",
         "header_x_frame_options",
@@ -103,6 +105,7 @@ def test_every_misconfiguration_is_reported_with_a_fix(careless: Careless) -> No
         "openapi",
         "problem_404",
         "metrics_not_public",
+        "unknown_host",
     }
     assert results["tls_certificate"].ok, results["tls_certificate"].detail
     assert "expires in" in results["tls_certificate"].detail
@@ -127,11 +130,63 @@ def test_command_prints_one_fail_line_per_failed_check_and_exits_1(careless: Car
     )
     assert outcome.exit_code == 1
     fail_lines = [line for line in outcome.output.splitlines() if line.startswith("FAIL")]
-    assert len(fail_lines) == 13
+    assert len(fail_lines) == 15
     assert all(". Fix: " in line for line in fail_lines)
-    assert outcome.output.splitlines()[-1] == "15 checks, 13 failed"
+    assert outcome.output.splitlines()[-1] == "17 checks, 15 failed"
 
 
 def test_a_non_https_url_is_refused() -> None:
     with pytest.raises(typer.BadParameter):
         run_checks("http://example.com")
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """Redirects every request to the Location the server was created with."""
+
+    location = ""
+
+    def do_GET(self) -> None:
+        self.send_response(308)
+        self.send_header("Location", self.location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
+        """Stay quiet."""
+
+
+def _redirect_result(location: str, https_url: str) -> CheckResult:
+    handler = type("_Fixed", (_Redirector,), {"location": location})
+    plain = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    _serve(plain)
+    try:
+        return check_redirect(make_target(https_url, None, f"http://localhost:{plain.server_address[1]}", 5.0))
+    finally:
+        plain.shutdown()
+        plain.server_close()
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://app.example.com:8443/",  # the right host on another port
+        "https://app.example.com.evil.example/",  # a host that merely starts with ours
+        "http://app.example.com:9443/",  # not HTTPS
+        "https://app.example.com:x/",  # no port at all
+    ],
+)
+def test_redirect_must_reach_the_verified_host_and_port(location: str) -> None:
+    result = _redirect_result(location, "https://app.example.com:9443")
+    assert not result.ok, result.detail
+    assert location in result.detail
+
+
+@pytest.mark.parametrize(
+    ("location", "https_url"),
+    [
+        ("https://app.example.com:9443/", "https://app.example.com:9443"),
+        ("https://APP.example.com/", "https://app.example.com"),
+    ],
+)
+def test_redirect_to_the_verified_host_and_port_passes(location: str, https_url: str) -> None:
+    assert _redirect_result(location, https_url).ok

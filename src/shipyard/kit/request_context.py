@@ -21,11 +21,15 @@ if TYPE_CHECKING:
 
 # The access line's keys whose values `_finish` builds from code alone, which redaction therefore need
 # not read (see `get_logger`): the event and result literals, numbers, the route template (the matched
-# route's path as written in code, or a constant; never the request's path), and IDs from our own
-# records. Not trusted, so scrubbed as on any line: the method and the request ID, both request input
-# (an HTTP method token may spell one of our tokens, `shp_..._...`; a well-formed request ID may be
-# `password:...`). Nothing else may be logged under these keys on this logger.
-_ACCESS_TRUSTED_KEYS = frozenset({"event", "route", "status", "duration_ms", "org", "user_id", "token_id", "result"})
+# route's path as written in code, or a constant; never the request's path), IDs from our own
+# records, and the client IP (the socket's peer, or the address ProxyHeadersMiddleware parsed with
+# `ipaddress` from the one trusted hop: never free text). Not trusted, so scrubbed as on any line:
+# the method and the request ID, both request input (an HTTP method token may spell one of our
+# tokens, `shp_..._...`; a well-formed request ID may be `password:...`). Nothing else may be logged
+# under these keys on this logger.
+_ACCESS_TRUSTED_KEYS = frozenset(
+    {"event", "route", "status", "duration_ms", "org", "user_id", "token_id", "result", "client_ip"}
+)
 log = get_logger("shipyard.access", trusted_keys=_ACCESS_TRUSTED_KEYS)
 error_log = get_logger("shipyard.errors")
 
@@ -75,7 +79,7 @@ class RequestContextMiddleware:
         finally:
             if self.metrics:
                 self.metrics.in_flight.dec()
-            self._finish(scope, exchange.status, time.perf_counter() - started)
+            self._finish(scope, exchange.status, time.perf_counter() - started, context.ip)
             unbind_request_id(log_token)
             reset_request_context(token)
 
@@ -105,7 +109,7 @@ class RequestContextMiddleware:
             if self.on_server_error is not None:
                 await self.on_server_error(scope, exchange.status, exc)
 
-    def _finish(self, scope: Scope, status: int, elapsed: float) -> None:
+    def _finish(self, scope: Scope, status: int, elapsed: float, client_ip: str | None) -> None:
         route = _route(scope)
         if self.metrics:
             self.metrics.request_duration.labels(scope["method"], route, str(status)).observe(elapsed)
@@ -118,6 +122,7 @@ class RequestContextMiddleware:
                 "request",
                 method=scope["method"],
                 route=route,
+                client_ip=client_ip,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
                 org=getattr(principal, "organization_id", None),

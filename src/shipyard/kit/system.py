@@ -85,6 +85,11 @@ async def metrics(request: Request) -> Response:
     """Prometheus exposition (404 when metrics are switched off)."""
     if request.app.state.metrics is None:
         return problem_response(404, "not_found", "Metrics are disabled (SHIPYARD_METRICS_ENABLED=false).")
+    listen_port: int | None = request.app.state.settings.metrics_listen_port
+    # The local port the request arrived on (the listener's, never a client header).
+    server = request.scope.get("server")
+    if listen_port is not None and (server is None or server[1] != listen_port):
+        return problem_response(404, "not_found", "No route matches this path.")
     body, content_type = request.app.state.metrics.render()
     return Response(content=body, media_type=content_type)
 

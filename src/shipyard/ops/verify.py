@@ -8,114 +8,32 @@ visible promises (OpenAPI 3.1, problem+json, request IDs) and that /metrics is n
 
 from __future__ import annotations
 
-import http.client
-import json
 import secrets
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import typer
 
-ONE_YEAR_S = 365 * 24 * 3600
-# Caddy renews a certificate when a third of its lifetime is left (a 90-day ACME certificate at
-# 30 days, its own 12-hour internal certificates at 4 hours). Less than a fifth left means
-# renewal has been failing for a while.
-RENEWAL_OVERDUE_FRACTION = 0.2
-MAX_BODY_BYTES = 4 * 1024 * 1024
-SAFE_REFERRER_POLICIES = frozenset(
-    {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin", "origin"},
+from shipyard.ops.verify_edge import check_redirect, check_redirect_headers, check_unknown_host
+from shipyard.ops.verify_http import (
+    CADDYFILE,
+    ONE_YEAR_S,
+    RENEWAL_OVERDUE_FRACTION,
+    SAFE_REFERRER_POLICIES,
+    CheckResult,
 )
-CADDYFILE = "deploy/caddy/Caddyfile"
+from shipyard.ops.verify_http import FetchError as _FetchError
+from shipyard.ops.verify_http import Response as _Response
+from shipyard.ops.verify_http import Target as _Target
+from shipyard.ops.verify_http import describe as _describe
+from shipyard.ops.verify_http import fail as _fail
+from shipyard.ops.verify_http import make_target as _target
+from shipyard.ops.verify_http import ok as _ok
 
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """The outcome of one check: what was seen and, when it failed, how to fix it."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Response:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.get_all(name)
-        return ", ".join(values) if values else None
-
-    def json(self) -> Any:  # noqa: ANN401 - whatever JSON the server sent
-        return json.loads(self.body)
-
-
-class _FetchError(Exception):
-    """The request got no HTTP response (connection, TLS or protocol failure)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    host: str
-    port: int
-    http_host: str
-    http_port: int
-    context: ssl.SSLContext
-    timeout: float
-
-    def get(self, path: str, headers: dict[str, str] | None = None, *, tls: bool = True) -> _Response:
-        connection: http.client.HTTPConnection
-        if tls:
-            connection = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.context)
-        else:
-            connection = http.client.HTTPConnection(self.http_host, self.http_port, timeout=self.timeout)
-        try:
-            connection.request("GET", path, headers={"User-Agent": "shipyard-verify", **(headers or {})})
-            response = connection.getresponse()
-            return _Response(response.status, response.headers, response.read(MAX_BODY_BYTES))
-        except (OSError, http.client.HTTPException) as exc:
-            raise _FetchError(_describe(exc)) from exc
-        finally:
-            connection.close()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verification failed: {exc.verify_message}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _ok(name: str, detail: str) -> CheckResult:
-    return CheckResult(name, ok=True, detail=detail)
-
-
-def _fail(name: str, detail: str, fix: str) -> CheckResult:
-    return CheckResult(name, ok=False, detail=detail, fix=fix)
-
-
-def _target(url: str, ca_file: str | Path | None, http_url: str | None, timeout: float) -> _Target:
-    parts = urlsplit(url if "://" in url else f"https://{url}")
-    if parts.scheme != "https" or not parts.hostname:
-        raise typer.BadParameter(f"expected an https:// URL, got {url!r}")
-    plain = urlsplit(http_url) if http_url else None
-    if plain is not None and (plain.scheme != "http" or not plain.hostname):
-        raise typer.BadParameter(f"expected an http:// URL, got {http_url!r}")
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    return _Target(
-        host=parts.hostname,
-        port=parts.port or 443,
-        http_host=plain.hostname if plain and plain.hostname else parts.hostname,
-        http_port=(plain.port or 80) if plain else 80,
-        context=context,
-        timeout=timeout,
-    )
+__all__ = ["CheckResult", "check_redirect", "run_checks", "verify_command"]
 
 
 def _name(rdns: tuple[tuple[tuple[str, str], ...], ...]) -> str:
@@ -161,20 +79,6 @@ def check_certificate(target: _Target) -> CheckResult:
             "Caddy renews with a third of the lifetime left; read its log (journalctl -u caddy) for ACME errors",
         )
     return _ok(name, detail)
-
-
-def check_redirect(target: _Target) -> CheckResult:
-    """Plain HTTP answers with a permanent redirect to HTTPS."""
-    name = "http_redirect"
-    fix = "Caddy redirects HTTP to HTTPS by itself when it can listen on port 80: open port 80 in the firewall"
-    try:
-        response = target.get("/", tls=False)
-    except _FetchError as exc:
-        return _fail(name, f"http://{target.http_host}:{target.http_port}/ did not answer: {exc}", fix)
-    location = response.header("Location") or ""
-    if response.status in {301, 308} and location.startswith(f"https://{target.host}"):
-        return _ok(name, f"{response.status} to {location}")
-    return _fail(name, f"HTTP answered {response.status} with Location {location or '(none)'}", fix)
 
 
 def check_hsts(response: _Response) -> CheckResult:
@@ -324,7 +228,7 @@ def run_checks(
 ) -> list[CheckResult]:
     """Every check against the deployment at `url`, in the order an operator would read them."""
     target = _target(url, ca_file, http_url, timeout)
-    results = [check_certificate(target), check_redirect(target)]
+    results = [check_certificate(target), check_redirect(target), check_redirect_headers(target)]
     request_id = f"shipyard-verify-{secrets.token_hex(8)}"
     health, response = _check_status(
         target,
@@ -351,7 +255,12 @@ def run_checks(
             "a dependency is down: the 503 problem's `failing` member names it; journalctl -u shipyard-web",
         )[0],
     )
-    results += [check_openapi(target), check_problem_404(target), check_metrics_not_public(target)]
+    results += [
+        check_openapi(target),
+        check_problem_404(target),
+        check_metrics_not_public(target),
+        check_unknown_host(target),
+    ]
     return results
 
 
