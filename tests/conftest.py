@@ -30,8 +30,26 @@ def pytest_report_header() -> str:
     return f"shipyard database: {DB_KIND}"
 
 
+# Tests of the deploy files (linters, config checks, servers started from those files) never use the
+# suite's database, so the whole folder runs once, whatever a new file forgets to mark.
+DATABASE_INDEPENDENT_FOLDERS = (REPO / "tests" / "deploy",)
+
+
+def _mark_database_independent_folders(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "postgres_only" in item.keywords:
+            continue
+        if any(item.path.is_relative_to(folder) for folder in DATABASE_INDEPENDENT_FOLDERS):
+            item.add_marker(pytest.mark.database_independent)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:  # noqa: ARG001
     """Run PostgreSQL-only tests only on the PostgreSQL run, database-independent ones only on the SQLite run."""
+    _mark_database_independent_folders(items)
+    both = [item.nodeid for item in items if {"postgres_only", "database_independent"} <= set(item.keywords)]
+    if both:
+        msg = f"marked both postgres_only and database_independent, so they would never run: {both}"
+        raise pytest.UsageError(msg)
     if DB_KIND == "postgres":
         once = pytest.mark.skip(reason="database-independent: runs in the SQLite pass of `make test`")
         for item in items:
