@@ -23,6 +23,7 @@ from shipyard.kit.asgi import header, read_body, replay_receive, send_body, send
 from shipyard.kit.idempotency import Claim, ClaimOutcome, IdempotencyScope, IdempotencyStore, fingerprint, parse_key
 from shipyard.kit.logging import get_logger
 from shipyard.kit.problems import PROBLEM_CONTENT_TYPE, problem_body
+from shipyard.kit.secret_response import route_returns_secret
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -124,9 +125,9 @@ class UnitOfWorkMiddleware:
             if raw_key is not None:
                 await self._idempotent(scope, receive, send, holder, parse_key(raw_key))
             elif method in SAFE_METHODS:
-                await self._read(scope, receive, send, holder)
+                await self._read(scope, receive, _no_store_for_secrets(scope, send), holder)
             else:
-                await self.app(scope, receive, _committing_send(send, holder))
+                await self.app(scope, receive, _committing_send(_no_store_for_secrets(scope, send), holder))
         finally:
             await holder.close()
 
@@ -199,6 +200,7 @@ class UnitOfWorkMiddleware:
                 await send(message)
                 return
             if message["type"] == "http.response.start":
+                message = _with_no_store_if_secret(scope, message)
                 if _worth_retrying(message["status"]):
                     # Our failure or a transient conflict, not an answer: forget the key so a retry runs again.
                     await holder.finish(commit=False)
@@ -254,7 +256,8 @@ def _replayable(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """What to store for a replay: the response itself, unless it must never be stored.
 
-    A response marked `Cache-Control: no-store` carries a secret shown once (a new API token). Storing
+    A response marked `Cache-Control: no-store` carries a secret shown once (a new API token, a webhook
+    signing secret, session cookies; see `_with_no_store_if_secret`). Storing
     it would keep the secret in the database for the key's lifetime, so a replay answers 409
     `idempotency_response_withheld` instead: the operation happened once, and its secret stays unseen.
     """
@@ -267,6 +270,27 @@ def _replayable(
         "This request already succeeded; its response held a secret and is not replayed.",
     )
     return 409, _problem_headers(withheld), withheld
+
+
+def _with_no_store_if_secret(scope: Scope, message: Message) -> Message:
+    """The response start, marked `Cache-Control: no-store` when its route declares a secret-bearing body.
+
+    The mark is what `_replayable` withholds on, so the model's declaration (kit/secret_response.py)
+    alone keeps the secret out of caches and out of the idempotency store.
+    """
+    if message["status"] >= CLIENT_ERROR or not route_returns_secret(scope):
+        return message
+    headers = [(name, value) for name, value in message.get("headers", []) if name != b"cache-control"]
+    return {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+
+
+def _no_store_for_secrets(scope: Scope, send: Send) -> Send:
+    async def marked(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = _with_no_store_if_secret(scope, message)
+        await send(message)
+
+    return marked
 
 
 def _label_route(scope: Scope) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from shipyard.events.catalogue import SUBSCRIBABLE
+from shipyard.kit.secret_response import CarriesSecret
 
 MAX_EVENT_TYPES = 20
 
@@ -70,13 +71,13 @@ class WebhookEndpointRead(BaseModel):
     updated_at: datetime
 
 
-class WebhookEndpointCreated(WebhookEndpointRead):
+class WebhookEndpointCreated(WebhookEndpointRead, CarriesSecret):
     """A new endpoint with its signing secret, shown this once."""
 
     secret: str = Field(description="`whsec_...`; pass it unchanged to `standardwebhooks.Webhook`.")
 
 
-class SecretRotated(BaseModel):
+class SecretRotated(CarriesSecret):
     """The new secret (shown once); the previous one keeps signing until `previous_secret_expires_at`."""
 
     secret: str
