@@ -13,6 +13,7 @@ client may retry a safe request anyway; doing it here spares it a 500.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,15 @@ from sqlalchemy.exc import DBAPIError
 from starlette.routing import Match
 
 from shipyard.kit.asgi import header, read_body, replay_receive, send_body, send_problem
-from shipyard.kit.idempotency import Claim, ClaimOutcome, IdempotencyScope, IdempotencyStore, fingerprint, parse_key
+from shipyard.kit.idempotency import (
+    Claim,
+    ClaimOutcome,
+    IdempotencyScope,
+    IdempotencyStore,
+    LeaseKeeper,
+    fingerprint,
+    parse_key,
+)
 from shipyard.kit.logging import get_logger
 from shipyard.kit.problems import PROBLEM_CONTENT_TYPE, problem_body
 from shipyard.kit.secret_response import route_returns_secret
@@ -180,7 +189,8 @@ class UnitOfWorkMiddleware:
             )
             return
         if claim.outcome is ClaimOutcome.IN_FLIGHT:
-            await send_problem(send, 409, _in_flight_problem(), [(b"retry-after", b"1")])
+            # The holder's lease says when the key is free at the latest: at once if its request died.
+            await send_problem(send, 409, _in_flight_problem(), [_retry_after(claim.retry_after_s())])
             return
         await self._run_claimed(scope, receive, send, holder, store, claim)
 
@@ -218,6 +228,8 @@ class UnitOfWorkMiddleware:
             releasable = False
             await send_body(send, status, body, headers)
 
+        keeper = LeaseKeeper(store, claim)
+        keeper.start()
         try:
             await self.app(scope, receive, capture)
         except BaseException:
@@ -225,6 +237,9 @@ class UnitOfWorkMiddleware:
                 await holder.finish(commit=False)
                 await store.release(claim)
             raise
+        finally:
+            # After the request's transaction ended (committed or rolled back above, or in `capture`).
+            await keeper.stop()
 
     @staticmethod
     async def _settle(
@@ -240,10 +255,11 @@ class UnitOfWorkMiddleware:
             if await IdempotencyStore.complete(session, claim, stored_status, stored_headers, stored_body):
                 await session.commit()
                 return status, headers, body
-            # Our lock expired and a retry took the key over; committing too would run the operation twice.
+            # Our lease lapsed and a retry took the key over; committing too would run the operation twice.
             await holder.finish(commit=False)
             problem = _in_flight_problem()
-            return 409, [*_problem_headers(problem), (b"retry-after", b"1")], problem
+            taker_lease_s = math.ceil(store.lock.total_seconds())
+            return 409, [*_problem_headers(problem), _retry_after(taker_lease_s)], problem
         await holder.finish(commit=False)
         async with store.sessions() as session:
             await IdempotencyStore.complete(session, claim, status, headers, body)
@@ -301,6 +317,10 @@ def _label_route(scope: Scope) -> None:
         if match is Match.FULL:
             scope["route"] = route
             return
+
+
+def _retry_after(seconds: int) -> tuple[bytes, bytes]:
+    return (b"retry-after", str(seconds).encode())
 
 
 def _worth_retrying(status: int) -> bool:
