@@ -62,7 +62,10 @@ class WebhookEndpointRead(BaseModel):
     description: str
     event_types: list[str]
     enabled: bool
-    disabled_reason: str | None = Field(description="`gone` (410), `failing` (retries used up) or `manual`.")
+    disabled_reason: str | None = Field(
+        description="`gone` (410), `failing` (retries used up), `blocked` (the URL now resolves to an address "
+        "that may not be called) or `manual`."
+    )
     disabled_at: datetime | None
     previous_secret_expires_at: datetime | None = Field(
         description="While set and in the future, deliveries are signed with the previous secret too."

@@ -151,6 +151,12 @@ def signing_secrets(endpoint: WebhookEndpoint, box: SecretBox, now: datetime) ->
     return found
 
 
+def _require_enabled(endpoint: WebhookEndpoint, action: str) -> None:
+    """Nothing is sent to a disabled endpoint: refuse what would only be recorded as a failed attempt."""
+    if not endpoint.enabled:
+        raise ProblemError(409, "webhook_endpoint_disabled", f"Enable the endpoint before {action} it.")
+
+
 def _delivery(event: Event, endpoint_id: str, *, now: datetime) -> WebhookDelivery:
     return WebhookDelivery(
         id=new_id("whd"),
@@ -167,6 +173,7 @@ def _delivery(event: Event, endpoint_id: str, *, now: datetime) -> WebhookDelive
 
 async def send_test(session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """Send a `ping` event to this endpoint alone."""
+    _require_enabled(endpoint, "testing")
     now = utcnow()
     event = await event_service.emit(session, principal, PING, {"endpoint_id": endpoint.id})
     event.dispatched_at = now  # fanned out here, to this endpoint only
@@ -181,8 +188,7 @@ async def redeliver(
     session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, delivery: WebhookDelivery
 ) -> WebhookDelivery:
     """Send a delivery's event again, as a new delivery with the same `webhook-id`."""
-    if not endpoint.enabled:
-        raise ProblemError(409, "webhook_endpoint_disabled", "Enable the endpoint before redelivering to it.")
+    _require_enabled(endpoint, "redelivering to")
     event = await event_service.get(session, delivery.event_id)
     if event is None:  # pragma: no cover - deliveries cascade with their event
         raise ProblemError(409, "event_gone", "The event of this delivery no longer exists.")

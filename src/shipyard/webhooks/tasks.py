@@ -100,6 +100,6 @@ async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
 def _result(outcome: http_delivery.Outcome, status: str) -> str:
     if outcome.succeeded:
         return "succeeded"
-    if (outcome.error or "").startswith("blocked"):
+    if outcome.blocked:
         return "blocked"
     return "retrying" if status == "pending" else "failed"
