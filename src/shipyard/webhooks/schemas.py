@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictStr,
+)
 
 from shipyard.events.catalogue import SUBSCRIBABLE
 from shipyard.kit.secret_response import CarriesSecret
@@ -120,6 +130,40 @@ class DeliveryRead(BaseModel):
     request_id: str | None = Field(description="The request that caused the event.")
     created_at: datetime
     completed_at: datetime | None
+
+
+def _rfc3339_string(value: object) -> object:
+    if not isinstance(value, str):
+        msg = "must be an RFC 3339 date-time string with a zone"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError (not TypeError) into a 422 entry
+    return value
+
+
+class RedeliverSince(BaseModel):
+    """Which events to send again to one endpoint."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # JSON has no datetime type: an RFC 3339 string arrives, which strict mode would refuse. Only a
+    # string: lax mode would also read a number as seconds or milliseconds, whichever looks likelier.
+    since: Annotated[AwareDatetime, Strict(strict=False), BeforeValidator(_rfc3339_string)] = Field(
+        description="Events created at or after this instant (RFC 3339, with a zone)."
+    )
+
+
+class RedeliveryStarted(BaseModel):
+    """What a redelivery since an instant queued."""
+
+    object: Literal["webhook_redelivery"] = "webhook_redelivery"
+    endpoint_id: str
+    since: datetime
+    deliveries_created: int = Field(
+        description="New deliveries, one per event the endpoint subscribes to that it has not received or "
+        "is not about to receive."
+    )
+    next_since: datetime | None = Field(
+        description="Set when more events remain than one call queues: call again with it as `since`."
+    )
 
 
 class DeliveryDetail(DeliveryRead):

@@ -23,6 +23,8 @@ from shipyard.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpda
 from shipyard.webhooks.ssrf import Guard, UnsafeURLError
 
 TARGET = "webhook_endpoint"
+# Events one "redeliver since" call queues at most; the answer says where to continue.
+REDELIVER_BATCH = 1000
 SECRET_PURPOSE = "shipyard webhook signing secrets v1"  # noqa: S105 - a key-derivation label, not a secret
 
 
@@ -205,6 +207,34 @@ async def redeliver(
         details={"new_delivery_id": again.id},
     )
     return again
+
+
+async def redeliver_since(
+    session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, since: datetime
+) -> tuple[int, datetime | None]:
+    """Queue the endpoint's missed events since `since` (also those from while it was disabled).
+
+    Skips events it received or is about to receive, so calling again queues nothing twice. Returns
+    how many deliveries were created, and where to continue when more remain.
+    """
+    _require_enabled(endpoint, "redelivering to")
+    events = await repository.events_missed(session, endpoint, since, limit=REDELIVER_BATCH + 1)
+    batch, rest = events[:REDELIVER_BATCH], events[REDELIVER_BATCH:]
+    now = utcnow()
+    for event in batch:
+        repository.add(session, _delivery(event, endpoint.id, now=now))
+    await session.flush()
+    if batch:
+        event_service.wake_relay(session)
+    audit.record(
+        session,
+        principal,
+        "webhook_endpoint.redelivered_since",
+        target_type=TARGET,
+        target_id=endpoint.id,
+        details={"since": since.isoformat(), "deliveries": len(batch)},
+    )
+    return len(batch), rest[0].created_at if rest else None
 
 
 async def list_deliveries(
