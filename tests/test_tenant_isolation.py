@@ -81,6 +81,7 @@ ROUTES = [
     Route("GET", DELIVERIES),
     Route("GET", DELIVERY),
     Route("POST", f"{DELIVERY}/redeliver", ok={202}),
+    Route("POST", f"{ENDPOINT}/redeliver", {"since": "2020-01-01T00:00:00Z"}, ok={202}),
     # Sessions belong to a person: another organisation's member is a stranger to them too.
     Route("DELETE", "/api/v1/me/sessions/{session_id}", ok={204}),
 ]

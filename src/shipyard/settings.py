@@ -102,8 +102,9 @@ class Settings(BaseSettings):
     # --- API contract ----------------------------------------------------------
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl_hours: int = 24
-    # A claimed key whose request never finished (crash, kill -9) is released after this long.
-    idempotency_lock_s: int = 60
+    # The lease on a claimed key: its running request renews it every third of this, so a key whose
+    # request died (crash, kill -9) is taken over by a retry at most this long after the death.
+    idempotency_lock_s: float = Field(default=10.0, gt=0)
     require_if_match: bool = False
     token_cache_ttl_s: float = 5.0
     token_last_used_resolution_s: int = 60

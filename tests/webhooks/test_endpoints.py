@@ -127,6 +127,18 @@ async def test_redelivering_to_a_disabled_endpoint_is_409(hooked: Hooked) -> Non
     assert response.json()["code"] == "webhook_endpoint_disabled"
 
 
+async def test_a_ping_to_a_disabled_endpoint_is_refused_and_records_nothing(hooked: Hooked) -> None:
+    path = f"{BASE}/{hooked.endpoint['id']}"
+    await hooked.client.patch(path, json={"enabled": False}, headers=hooked.headers)
+    response = await hooked.client.post(f"{path}/test", headers=hooked.headers)
+    assert response.status_code == 409
+    assert response.json()["code"] == "webhook_endpoint_disabled"
+    assert await hooked.deliveries() == []
+    events = await hooked.client.get("/api/v1/events", headers=hooked.headers)
+    assert [e for e in events.json()["data"] if e["type"] == "ping"] == []
+    assert "webhook_endpoint.tested" not in await _audit_actions(hooked)
+
+
 async def test_an_endpoint_receives_only_the_types_it_subscribed_to(hooked: Hooked) -> None:
     invoices_only = await hooked.client.post(
         BASE, json={"url": hooked.receiver.url + "/inv", "event_types": ["invoice.created"]}, headers=hooked.headers

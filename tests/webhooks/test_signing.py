@@ -74,6 +74,21 @@ async def test_after_the_rotation_window_only_the_new_secret_signs(settings: Set
         request.verify(old)
 
 
+async def test_a_second_rotation_within_the_window_keeps_only_the_two_newest_secrets(hooked: Hooked) -> None:
+    """The documented rule (docs/webhooks.md): rotating again ends the first rotation's window at once."""
+    rotate = f"/api/v1/webhook-endpoints/{hooked.endpoint['id']}/rotate-secret"
+    original = hooked.endpoint["secret"]
+    middle = (await hooked.client.post(rotate, headers=hooked.headers)).json()["secret"]
+    newest = (await hooked.client.post(rotate, headers=hooked.headers)).json()["secret"]
+    await hooked.create_customer()
+    [request] = await hooked.receiver.wait_for(1)
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    assert request.verify(newest)["type"] == "customer.created"
+    assert request.verify(middle)["type"] == "customer.created"
+    with pytest.raises(WebhookVerificationError):
+        request.verify(original)
+
+
 async def test_secrets_are_stored_encrypted(hooked: Hooked) -> None:
     from shipyard.models import WebhookEndpoint
 

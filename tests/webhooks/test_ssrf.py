@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from shipyard.settings import Settings
+from shipyard.webhooks import delivery as http_delivery
 from shipyard.webhooks.ssrf import Guard, UnsafeURLError
 from tests.fixtures.jobs import eventually, fast, jobs_app
 from tests.fixtures.receiver import Receiver, Reply
@@ -131,3 +134,49 @@ async def test_a_redirect_to_a_private_address_is_not_followed(settings: Setting
         [delivery] = await eventually(failed_once)
     assert delivery["status"] == "pending"  # a failure, to be retried; never a success
     assert "not followed" in str(delivery["last_error"])
+
+
+async def test_a_refused_address_fails_the_delivery_once_and_disables_the_endpoint_as_blocked(
+    settings: Settings,
+) -> None:
+    """No retries for an address the guard refuses (each would be refused), and its own reason."""
+    async with Receiver() as receiver:
+        async with jobs_app(fast(settings)) as (app, client):
+            tenant = await create_tenant(app, "Acme", "acme")
+            created = await client.post(
+                "/api/v1/webhook-endpoints", json={"url": receiver.url, "event_types": ["*"]}, headers=tenant.headers
+            )
+            assert created.status_code == 201
+        endpoint = f"/api/v1/webhook-endpoints/{created.json()['id']}"
+        async with jobs_app(fast(settings, webhook_allowed_networks=[])) as (app, client):
+            await client.post("/api/v1/customers", json={"name": "A", "email": "a@example.com"}, headers=tenant.headers)
+
+            async def failed() -> list[dict[str, object]]:
+                data = (await client.get(f"{endpoint}/deliveries", headers=tenant.headers)).json()["data"]
+                return [d for d in data if d["status"] == "failed"]
+
+            [delivery] = await eventually(failed)
+            read = (await client.get(endpoint, headers=tenant.headers)).json()
+            audit = (await client.get("/api/v1/audit-events", headers=tenant.headers)).json()["data"]
+    assert delivery["attempts"] == 1
+    assert str(delivery["last_error"]).startswith("blocked")
+    assert (read["enabled"], read["disabled_reason"]) == (False, "blocked")
+    disabled = [e for e in audit if e["action"] == "webhook_endpoint.disabled"]
+    assert [e["details"]["reason"] for e in disabled] == ["blocked"]
+    assert receiver.requests == []
+
+
+async def test_a_host_that_does_not_resolve_is_a_retried_failure_not_a_refusal() -> None:
+    message = http_delivery.Message(
+        event_id="evt_1",
+        event_type="customer.created",
+        created_at=datetime.now(UTC),
+        data={},
+        url="http://shipyard-test-host.invalid/hook",
+        secrets=["whsec_" + "A" * 44],
+    )
+    async with httpx.AsyncClient() as client:
+        outcome = await http_delivery.send(client, STRICT, message, max_body=4096, timeout_s=5)
+    assert not outcome.succeeded
+    assert not outcome.blocked
+    assert str(outcome.error).startswith("dns")

@@ -63,7 +63,10 @@ def invoice_email(invoice: Invoice, customer: Customer, *, reminder: bool = Fals
 
 def endpoint_disabled_email(to: str, url: str, reason: str) -> Draft:
     """Telling an owner that a webhook endpoint was switched off."""
-    why = "answered 410 Gone" if reason == "gone" else "kept failing until every retry was used"
+    why = {
+        "gone": "answered 410 Gone",
+        "blocked": "now resolves to an address Shipyard may not call (a private or non-public network)",
+    }.get(reason, "kept failing until every retry was used")
     text = (
         f"Your webhook endpoint {url} {why}, so Shipyard disabled it.\n\n"
         "Fix the receiver, enable the endpoint again, and redeliver the failed deliveries from the delivery log."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 
 from shipyard.identity import service as identity_service
 from shipyard.identity.auth import TokensWrite
@@ -28,12 +28,9 @@ async def list_tokens(principal: TokensWrite, session: DBSession, paging: Paging
 
 
 @router.post("/tokens", status_code=201, response_model=TokenCreated, responses=problem_responses(403, 409, 422))
-async def create_token(
-    body: TokenCreate, principal: TokensWrite, session: DBSession, response: Response
-) -> TokenCreated:
+async def create_token(body: TokenCreate, principal: TokensWrite, session: DBSession) -> TokenCreated:
     """Create a token; its secret is in this response only. It cannot exceed your own scopes."""
-    # The body holds a credential: no cache along the way may keep it (as RFC 6749 5.1 asks of tokens).
-    response.headers["Cache-Control"] = "no-store"
+    # TokenCreated carries a secret: the unit of work marks the response no-store and never stores it.
     issued = await identity_service.issue_token(
         session,
         principal.organization_id,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt
 
 from shipyard.identity.scopes import SCOPES, Scope
+from shipyard.kit.secret_response import CarriesSecret
 from shipyard.kit.types import Label, WholeNumber
 
 
@@ -42,7 +43,7 @@ class TokenRead(BaseModel):
     last_used_ip: str | None
 
 
-class TokenCreated(TokenRead):
+class TokenCreated(TokenRead, CarriesSecret):
     """A freshly created token, with its secret. Store it now: it is not shown again."""
 
     token: str

@@ -3,20 +3,29 @@
 A key is claimed in its own short transaction before the request runs, so a concurrent retry sees
 it in flight. The stored response is written in the same transaction as the request's own writes
 (see `unit_of_work`), so a crash can never leave a write committed without its replayable answer.
+
+A claim is a short lease (`locked_until`, named by `lease_id`) that its running request renews
+(`LeaseKeeper`). A request that dies (kill -9, a crashed host) stops renewing, so a retry takes its
+key over within one lease instead of waiting out a long fixed lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import math
 import re
+import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from shipyard.kit.logging import get_logger
 from shipyard.kit.problems import ProblemError
 from shipyard.models.base import utcnow
 from shipyard.models.idempotency_key import IdempotencyKey
@@ -35,6 +44,12 @@ KEY_PATTERN = (
     f'^(?:{_EDGE_CHAR}(?:{_KEY_CHARS}{{0,{MAX_KEY_LENGTH - 2}}}{_EDGE_CHAR})?|"{_KEY_CHARS}{{1,{MAX_KEY_LENGTH}}}")$'
 )
 _KEY = re.compile(KEY_PATTERN)
+
+# A live request renews its lease this many times per lease length, so one slow renewal (a busy
+# SQLite writer, a slow commit) does not let the lease lapse under a request that still runs.
+RENEWALS_PER_LEASE = 3
+
+log = get_logger("shipyard.idempotency")
 # Headers that describe this particular exchange, not the result being replayed.
 _NOT_REPLAYED = frozenset({b"x-request-id", b"date", b"server", b"content-length"})
 
@@ -69,14 +84,18 @@ class ClaimOutcome(Enum):
 class Claim:
     """The result of `claim`: the row and what to do with the request.
 
-    `lease` is the `locked_until` this request wrote when it claimed the key. Completing or releasing
-    the key requires it to be unchanged, so a request that outlived its lock (and was taken over by a
-    retry) cannot also commit its writes, nor delete the retry's claim.
+    `lease` is the `lease_id` this request wrote when it claimed the key. Renewing, completing or
+    releasing the key requires it to be unchanged, so a request whose lease lapsed (and that was
+    taken over by a retry) cannot also commit its writes, nor delete the retry's claim.
     """
 
     outcome: ClaimOutcome
     record: IdempotencyKey
-    lease: datetime | None = None
+    lease: str | None = None
+
+    def retry_after_s(self) -> int:
+        """Whole seconds until the holder's lease lapses: a retry then runs, unless the holder renewed it."""
+        return max(1, math.ceil((self.record.locked_until - utcnow()).total_seconds()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +114,7 @@ class IdempotencyStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, ttl: timedelta, lock: timedelta) -> None:
         self.sessions = sessions
         self.ttl = ttl
-        self.lock = lock
+        self.lock = lock  # the lease length; its request renews it while it runs
 
     async def claim(self, scope: IdempotencyScope, digest: str) -> Claim:
         """Take the key for this request, or say why it cannot run."""
@@ -110,6 +129,7 @@ class IdempotencyStore:
                     key=scope.key,
                     fingerprint=digest,
                     locked_until=now + self.lock,
+                    lease_id=_new_lease_id(),
                     created_at=now,
                     expires_at=now + self.ttl,
                 )
@@ -119,7 +139,7 @@ class IdempotencyStore:
                 except IntegrityError:
                     await session.rollback()
                 else:
-                    return Claim(ClaimOutcome.CLAIMED, record, record.locked_until)
+                    return Claim(ClaimOutcome.CLAIMED, record, record.lease_id)
                 existing = await self._find(session, scope)
                 if existing is None:
                     continue  # released between our insert and our read; try again
@@ -133,8 +153,9 @@ class IdempotencyStore:
                     return Claim(ClaimOutcome.REPLAY, existing)
                 if existing.locked_until > now:
                     return Claim(ClaimOutcome.IN_FLIGHT, existing)
-                # Its request died without finishing (nothing it wrote was committed): take it over.
-                lease = now + self.lock
+                # Its request stopped renewing without finishing (nothing it wrote was committed): take it
+                # over. Comparing `locked_until` makes a renewal that lands first win instead.
+                lease = _new_lease_id()
                 taken = await session.execute(
                     update(IdempotencyKey)
                     .where(
@@ -142,7 +163,7 @@ class IdempotencyStore:
                         IdempotencyKey.completed.is_(False),
                         IdempotencyKey.locked_until == existing.locked_until,
                     )
-                    .values(locked_until=lease),
+                    .values(locked_until=now + self.lock, lease_id=lease),
                 )
                 await session.commit()
                 if taken.rowcount == 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
@@ -175,6 +196,21 @@ class IdempotencyStore:
         )
         return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult of an UPDATE
 
+    async def renew(self, claim: Claim) -> bool:
+        """Extend the claim's lease by one lease length; False once it is no longer this request's.
+
+        A lease that has already lapsed is not renewed: a retry may be taking the key over right now.
+        """
+        async with self.sessions() as session:
+            now = utcnow()
+            result = await session.execute(
+                update(IdempotencyKey)
+                .where(*_held(claim), IdempotencyKey.locked_until > now)
+                .values(locked_until=now + self.lock),
+            )
+            await session.commit()
+            return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+
     async def release(self, claim: Claim) -> None:
         """Forget a claim whose request failed on our side, so that a retry runs it again."""
         async with self.sessions() as session:
@@ -194,8 +230,48 @@ def _held(claim: Claim) -> tuple[ColumnElement[bool], ...]:
     return (
         IdempotencyKey.id == claim.record.id,
         IdempotencyKey.completed.is_(False),
-        IdempotencyKey.locked_until == claim.lease,
+        IdempotencyKey.lease_id == claim.lease,
     )
+
+
+def _new_lease_id() -> str:
+    return secrets.token_hex(16)
+
+
+class LeaseKeeper:
+    """Renews a claim's lease in the background while its request runs (`async with`)."""
+
+    def __init__(self, store: IdempotencyStore, claim: Claim) -> None:
+        self._store = store
+        self._claim = claim
+        self._stopped = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin renewing."""
+        self._task = asyncio.create_task(self._keep(), name="idempotency-lease")
+
+    async def stop(self) -> None:
+        """Stop renewing. Call it once the request's transaction has ended."""
+        # By then a renewal in progress cannot be waiting for a lock this request holds (SQLite's single
+        # writer), so it is let finish rather than cancelled halfway through its own transaction.
+        self._stopped.set()
+        if self._task is not None:
+            await self._task
+
+    async def _keep(self) -> None:
+        interval = self._store.lock.total_seconds() / RENEWALS_PER_LEASE
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), interval)
+                return
+            try:
+                if not await self._store.renew(self._claim):
+                    return  # completed, released, or lapsed and perhaps taken over: nothing left to keep
+            except (SQLAlchemyError, OSError) as exc:
+                # A database hiccup: the next renewal may still come in time, and if none does, the key is
+                # taken over by a retry and this request answers 409 instead of committing twice.
+                log.warning("idempotency_lease_renewal_failed", error=type(exc).__name__)
 
 
 def _unreachable() -> Claim:

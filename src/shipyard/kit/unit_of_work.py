@@ -13,6 +13,7 @@ client may retry a safe request anyway; doing it here spares it a 500.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -20,9 +21,18 @@ from sqlalchemy.exc import DBAPIError
 from starlette.routing import Match
 
 from shipyard.kit.asgi import header, read_body, replay_receive, send_body, send_problem
-from shipyard.kit.idempotency import Claim, ClaimOutcome, IdempotencyScope, IdempotencyStore, fingerprint, parse_key
+from shipyard.kit.idempotency import (
+    Claim,
+    ClaimOutcome,
+    IdempotencyScope,
+    IdempotencyStore,
+    LeaseKeeper,
+    fingerprint,
+    parse_key,
+)
 from shipyard.kit.logging import get_logger
 from shipyard.kit.problems import PROBLEM_CONTENT_TYPE, AccessGate, problem_body
+from shipyard.kit.secret_response import route_returns_secret
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -126,9 +136,9 @@ class UnitOfWorkMiddleware:
             if raw_key is not None:
                 await self._idempotent(scope, receive, send, holder, parse_key(raw_key))
             elif method in SAFE_METHODS:
-                await self._read(scope, receive, send, holder)
+                await self._read(scope, receive, _no_store_for_secrets(scope, send), holder)
             else:
-                await self.app(scope, receive, _committing_send(send, holder))
+                await self.app(scope, receive, _committing_send(_no_store_for_secrets(scope, send), holder))
         finally:
             await holder.close()
 
@@ -185,7 +195,8 @@ class UnitOfWorkMiddleware:
             )
             return
         if claim.outcome is ClaimOutcome.IN_FLIGHT:
-            await send_problem(send, 409, _in_flight_problem(), [(b"retry-after", b"1")])
+            # The holder's lease says when the key is free at the latest: at once if its request died.
+            await send_problem(send, 409, _in_flight_problem(), [_retry_after(claim.retry_after_s())])
             return
         await self._run_claimed(scope, receive, send, holder, store, claim)
 
@@ -205,6 +216,7 @@ class UnitOfWorkMiddleware:
                 await send(message)
                 return
             if message["type"] == "http.response.start":
+                message = _with_no_store_if_secret(scope, message)
                 if _worth_retrying(message["status"]):
                     # Our failure or a transient conflict, not an answer: forget the key so a retry runs again.
                     await holder.finish(commit=False)
@@ -222,6 +234,8 @@ class UnitOfWorkMiddleware:
             releasable = False
             await send_body(send, status, body, headers)
 
+        keeper = LeaseKeeper(store, claim)
+        keeper.start()
         try:
             await self.app(scope, receive, capture)
         except BaseException:
@@ -229,6 +243,9 @@ class UnitOfWorkMiddleware:
                 await holder.finish(commit=False)
                 await store.release(claim)
             raise
+        finally:
+            # After the request's transaction ended (committed or rolled back above, or in `capture`).
+            await keeper.stop()
 
     @staticmethod
     async def _settle(
@@ -244,10 +261,11 @@ class UnitOfWorkMiddleware:
             if await IdempotencyStore.complete(session, claim, stored_status, stored_headers, stored_body):
                 await session.commit()
                 return status, headers, body
-            # Our lock expired and a retry took the key over; committing too would run the operation twice.
+            # Our lease lapsed and a retry took the key over; committing too would run the operation twice.
             await holder.finish(commit=False)
             problem = _in_flight_problem()
-            return 409, [*_problem_headers(problem), (b"retry-after", b"1")], problem
+            taker_lease_s = math.ceil(store.lock.total_seconds())
+            return 409, [*_problem_headers(problem), _retry_after(taker_lease_s)], problem
         await holder.finish(commit=False)
         async with store.sessions() as session:
             await IdempotencyStore.complete(session, claim, status, headers, body)
@@ -260,7 +278,8 @@ def _replayable(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """What to store for a replay: the response itself, unless it must never be stored.
 
-    A response marked `Cache-Control: no-store` carries a secret shown once (a new API token). Storing
+    A response marked `Cache-Control: no-store` carries a secret shown once (a new API token, a webhook
+    signing secret, session cookies; see `_with_no_store_if_secret`). Storing
     it would keep the secret in the database for the key's lifetime, so a replay answers 409
     `idempotency_response_withheld` instead: the operation happened once, and its secret stays unseen.
     """
@@ -275,6 +294,27 @@ def _replayable(
     return 409, _problem_headers(withheld), withheld
 
 
+def _with_no_store_if_secret(scope: Scope, message: Message) -> Message:
+    """The response start, marked `Cache-Control: no-store` when its route declares a secret-bearing body.
+
+    The mark is what `_replayable` withholds on, so the model's declaration (kit/secret_response.py)
+    alone keeps the secret out of caches and out of the idempotency store.
+    """
+    if message["status"] >= CLIENT_ERROR or not route_returns_secret(scope):
+        return message
+    headers = [(name, value) for name, value in message.get("headers", []) if name != b"cache-control"]
+    return {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+
+
+def _no_store_for_secrets(scope: Scope, send: Send) -> Send:
+    async def marked(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = _with_no_store_if_secret(scope, message)
+        await send(message)
+
+    return marked
+
+
 def _label_route(scope: Scope) -> None:
     """Record the matching route for logs and metrics, although routing never ran for this answer."""
     routes = getattr(getattr(scope.get("app"), "state", None), "labelled_routes", ())
@@ -283,6 +323,10 @@ def _label_route(scope: Scope) -> None:
         if match is Match.FULL:
             scope["route"] = route
             return
+
+
+def _retry_after(seconds: int) -> tuple[bytes, bytes]:
+    return (b"retry-after", str(seconds).encode())
 
 
 def _worth_retrying(status: int) -> bool:

@@ -26,7 +26,10 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64))
     completed: Mapped[bool] = mapped_column(default=False)
+    # The request holding the key renews `locked_until` while it runs; `lease_id` names that request,
+    # so a renewal, the stored response and a release only ever touch the holder's own claim.
     locked_until: Mapped[datetime]
+    lease_id: Mapped[str | None] = mapped_column(String(32))
     response_status: Mapped[int | None]
     response_headers: Mapped[list[list[str]] | None] = mapped_column(JSONType)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)

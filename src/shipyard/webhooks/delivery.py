@@ -14,7 +14,7 @@ import httpx
 
 from shipyard.models.base import utcnow
 from shipyard.webhooks import signing
-from shipyard.webhooks.ssrf import Guard, UnsafeURLError
+from shipyard.webhooks.ssrf import Guard, UnresolvableHostError, UnsafeURLError
 
 USER_AGENT = "Shipyard-Webhooks/1"
 GONE = 410
@@ -46,6 +46,8 @@ class Outcome:
     error: str | None
     retry_after_s: float | None = None
     gone: bool = False
+    # Refused by the SSRF guard, nothing sent: retrying the same address would be refused again.
+    blocked: bool = False
 
 
 def body_of(message: Message) -> str:
@@ -86,8 +88,17 @@ async def send(
 
     try:
         target = await guard.resolve(message.url)
+    except UnresolvableHostError as exc:
+        return _failure(elapsed(), f"dns: {exc}")  # DNS may answer later: retried like a connection failure
     except UnsafeURLError as exc:
-        return _failure(elapsed(), f"blocked: {exc}")
+        return Outcome(
+            succeeded=False,
+            status_code=None,
+            latency_ms=elapsed(),
+            response_body=None,
+            error=f"blocked: {exc}",
+            blocked=True,
+        )
     body = body_of(message)
     headers = {
         "content-type": "application/json",

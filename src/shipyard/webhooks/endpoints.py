@@ -20,6 +20,8 @@ from shipyard.webhooks.schemas import (
     AttemptRead,
     DeliveryDetail,
     DeliveryRead,
+    RedeliverSince,
+    RedeliveryStarted,
     SecretRotated,
     WebhookEndpointCreate,
     WebhookEndpointCreated,
@@ -181,3 +183,24 @@ async def redeliver(
     if found is None:
         raise ResourceNotFoundError("webhook delivery", delivery_id)
     return _delivery(await webhook_service.redeliver(session, principal, endpoint, found[0]))
+
+
+@router.post(
+    "/{endpoint_id}/redeliver",
+    status_code=202,
+    response_model=RedeliveryStarted,
+    responses=problem_responses(404, 409, 415, 422),
+)
+async def redeliver_since(
+    endpoint_id: EndpointID, body: RedeliverSince, principal: WebhooksWrite, session: DBSession
+) -> RedeliveryStarted:
+    """Send again every event since `since` that this endpoint missed, also while it was disabled.
+
+    Events it received, or is about to receive, are skipped: a repeated call queues nothing twice.
+    Each event keeps its `webhook-id`.
+    """
+    endpoint = await _endpoint(session, principal, endpoint_id)
+    created, next_since = await webhook_service.redeliver_since(session, principal, endpoint, body.since)
+    return RedeliveryStarted(
+        endpoint_id=endpoint.id, since=body.since, deliveries_created=created, next_since=next_since
+    )

@@ -16,6 +16,7 @@ from shipyard.webhooks.retry import RetryPolicy
 
 GONE = "gone"
 FAILING = "failing"
+BLOCKED = "blocked"
 
 
 async def record(
@@ -51,12 +52,14 @@ async def record(
     if outcome.succeeded:
         _finish(delivery, WorkStatus.SUCCEEDED, now)
         return None
-    delay = None if outcome.gone else policy.delay_after(delivery.attempts, outcome.retry_after_s)
+    # A 410, or an address the SSRF guard refuses, ends the delivery at once: a retry cannot change it.
+    final = outcome.gone or outcome.blocked
+    delay = None if final else policy.delay_after(delivery.attempts, outcome.retry_after_s)
     if delay is not None:
         delivery.next_attempt_at = now + timedelta(seconds=delay)
         return None
     _finish(delivery, WorkStatus.FAILED, now)
-    reason = GONE if outcome.gone else FAILING
+    reason = GONE if outcome.gone else BLOCKED if outcome.blocked else FAILING
     await disable(session, endpoint, reason, now=now, delivery_id=delivery.id)
     return reason
 

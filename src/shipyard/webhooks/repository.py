@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from shipyard.events.catalogue import PING
+from shipyard.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WorkStatus
 
 
 def add(session: AsyncSession, row: WebhookEndpoint | WebhookDelivery | WebhookAttempt) -> None:
@@ -81,6 +83,28 @@ async def list_deliveries(
     if after_id:
         query = query.where(WebhookDelivery.id < after_id)
     return list(await session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)))
+
+
+async def events_missed(
+    session: AsyncSession, endpoint: WebhookEndpoint, since: datetime, *, limit: int
+) -> list[Event]:
+    """The organisation's events since `since` that the endpoint subscribes to, oldest first.
+
+    Without those it received or is about to receive (a succeeded or pending delivery to it).
+    """
+    types = endpoint.event_types
+    handled = exists().where(
+        WebhookDelivery.event_id == Event.id,
+        WebhookDelivery.endpoint_id == endpoint.id,
+        WebhookDelivery.status.in_([WorkStatus.PENDING, WorkStatus.SUCCEEDED]),
+    )
+    query = select(Event).where(
+        Event.organization_id == endpoint.organization_id,
+        Event.created_at >= since,
+        Event.type != PING if "*" in types else Event.type.in_(types),
+        ~handled,
+    )
+    return list(await session.scalars(query.order_by(Event.created_at, Event.id).limit(limit)))
 
 
 async def attempts_of(session: AsyncSession, delivery_id: str) -> list[WebhookAttempt]:

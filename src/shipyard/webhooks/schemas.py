@@ -5,9 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+)
 
 from shipyard.events.catalogue import SUBSCRIBABLE
+from shipyard.kit.secret_response import CarriesSecret
 from shipyard.kit.types import Text
 
 MAX_EVENT_TYPES = 20
@@ -75,7 +85,10 @@ class WebhookEndpointRead(BaseModel):
     description: str
     event_types: list[str]
     enabled: bool
-    disabled_reason: str | None = Field(description="`gone` (410), `failing` (retries used up) or `manual`.")
+    disabled_reason: str | None = Field(
+        description="`gone` (410), `failing` (retries used up), `blocked` (the URL now resolves to an address "
+        "that may not be called) or `manual`."
+    )
     disabled_at: datetime | None
     previous_secret_expires_at: datetime | None = Field(
         description="While set and in the future, deliveries are signed with the previous secret too."
@@ -84,13 +97,13 @@ class WebhookEndpointRead(BaseModel):
     updated_at: datetime
 
 
-class WebhookEndpointCreated(WebhookEndpointRead):
+class WebhookEndpointCreated(WebhookEndpointRead, CarriesSecret):
     """A new endpoint with its signing secret, shown this once."""
 
     secret: str = Field(description="`whsec_...`; pass it unchanged to `standardwebhooks.Webhook`.")
 
 
-class SecretRotated(BaseModel):
+class SecretRotated(CarriesSecret):
     """The new secret (shown once); the previous one keeps signing until `previous_secret_expires_at`."""
 
     secret: str
@@ -130,6 +143,40 @@ class DeliveryRead(BaseModel):
     request_id: str | None = Field(description="The request that caused the event.")
     created_at: datetime
     completed_at: datetime | None
+
+
+def _rfc3339_string(value: object) -> object:
+    if not isinstance(value, str):
+        msg = "must be an RFC 3339 date-time string with a zone"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError (not TypeError) into a 422 entry
+    return value
+
+
+class RedeliverSince(BaseModel):
+    """Which events to send again to one endpoint."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # JSON has no datetime type: an RFC 3339 string arrives, which strict mode would refuse. Only a
+    # string: lax mode would also read a number as seconds or milliseconds, whichever looks likelier.
+    since: Annotated[AwareDatetime, Strict(strict=False), BeforeValidator(_rfc3339_string)] = Field(
+        description="Events created at or after this instant (RFC 3339, with a zone)."
+    )
+
+
+class RedeliveryStarted(BaseModel):
+    """What a redelivery since an instant queued."""
+
+    object: Literal["webhook_redelivery"] = "webhook_redelivery"
+    endpoint_id: str
+    since: datetime
+    deliveries_created: int = Field(
+        description="New deliveries, one per event the endpoint subscribes to that it has not received or "
+        "is not about to receive."
+    )
+    next_since: datetime | None = Field(
+        description="Set when more events remain than one call queues: call again with it as `since`."
+    )
 
 
 class DeliveryDetail(DeliveryRead):

@@ -23,6 +23,8 @@ from shipyard.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpda
 from shipyard.webhooks.ssrf import Guard, UnsafeURLError
 
 TARGET = "webhook_endpoint"
+# Events one "redeliver since" call queues at most; the answer says where to continue.
+REDELIVER_BATCH = 1000
 SECRET_PURPOSE = "shipyard webhook signing secrets v1"  # noqa: S105 - a key-derivation label, not a secret
 
 
@@ -151,6 +153,12 @@ def signing_secrets(endpoint: WebhookEndpoint, box: SecretBox, now: datetime) ->
     return found
 
 
+def _require_enabled(endpoint: WebhookEndpoint, action: str) -> None:
+    """Nothing is sent to a disabled endpoint: refuse what would only be recorded as a failed attempt."""
+    if not endpoint.enabled:
+        raise ProblemError(409, "webhook_endpoint_disabled", f"Enable the endpoint before {action} it.")
+
+
 def _delivery(event: Event, endpoint_id: str, *, now: datetime) -> WebhookDelivery:
     return WebhookDelivery(
         id=new_id("whd"),
@@ -167,6 +175,7 @@ def _delivery(event: Event, endpoint_id: str, *, now: datetime) -> WebhookDelive
 
 async def send_test(session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """Send a `ping` event to this endpoint alone."""
+    _require_enabled(endpoint, "testing")
     now = utcnow()
     event = await event_service.emit(session, principal, PING, {"endpoint_id": endpoint.id})
     event.dispatched_at = now  # fanned out here, to this endpoint only
@@ -181,8 +190,7 @@ async def redeliver(
     session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, delivery: WebhookDelivery
 ) -> WebhookDelivery:
     """Send a delivery's event again, as a new delivery with the same `webhook-id`."""
-    if not endpoint.enabled:
-        raise ProblemError(409, "webhook_endpoint_disabled", "Enable the endpoint before redelivering to it.")
+    _require_enabled(endpoint, "redelivering to")
     event = await event_service.get(session, delivery.event_id)
     if event is None:  # pragma: no cover - deliveries cascade with their event
         raise ProblemError(409, "event_gone", "The event of this delivery no longer exists.")
@@ -199,6 +207,34 @@ async def redeliver(
         details={"new_delivery_id": again.id},
     )
     return again
+
+
+async def redeliver_since(
+    session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint, since: datetime
+) -> tuple[int, datetime | None]:
+    """Queue the endpoint's missed events since `since` (also those from while it was disabled).
+
+    Skips events it received or is about to receive, so calling again queues nothing twice. Returns
+    how many deliveries were created, and where to continue when more remain.
+    """
+    _require_enabled(endpoint, "redelivering to")
+    events = await repository.events_missed(session, endpoint, since, limit=REDELIVER_BATCH + 1)
+    batch, rest = events[:REDELIVER_BATCH], events[REDELIVER_BATCH:]
+    now = utcnow()
+    for event in batch:
+        repository.add(session, _delivery(event, endpoint.id, now=now))
+    await session.flush()
+    if batch:
+        event_service.wake_relay(session)
+    audit.record(
+        session,
+        principal,
+        "webhook_endpoint.redelivered_since",
+        target_type=TARGET,
+        target_id=endpoint.id,
+        details={"since": since.isoformat(), "deliveries": len(batch)},
+    )
+    return len(batch), rest[0].created_at if rest else None
 
 
 async def list_deliveries(

@@ -24,6 +24,10 @@ class UnsafeURLError(ValueError):
     """The URL may not receive webhooks; the message says why, safely for an API client."""
 
 
+class UnresolvableHostError(UnsafeURLError):
+    """The host does not resolve (now): refused when registering, a network failure when delivering."""
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """A checked URL: where to connect, and what to call it in `Host` and SNI."""
@@ -104,8 +108,8 @@ async def _addresses(host: str, port: int) -> list[IPAddress]:
         async with asyncio.timeout(RESOLVE_TIMEOUT_S):
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError, TimeoutError) as exc:
-        raise UnsafeURLError("The URL's host does not resolve.") from exc
+        raise UnresolvableHostError("The URL's host does not resolve.") from exc
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     if not addresses:
-        raise UnsafeURLError("The URL's host does not resolve.")
+        raise UnresolvableHostError("The URL's host does not resolve.")
     return addresses

@@ -101,6 +101,6 @@ def _result(outcome: http_delivery.Outcome, status: str) -> str:
         return "delivered"
     if outcome.gone:
         return "gone"
-    if (outcome.error or "").startswith("blocked"):
+    if outcome.blocked:
         return "blocked"
     return "retrying" if status == "pending" else "failed"
