@@ -37,6 +37,7 @@ from tests.deploy.monitoring_files import PROMETHEUS_YML, load
 from tests.fixtures.binaries import require_binary
 from tests.fixtures.jobs import fast
 from tests.fixtures.lifespan import running_lifespan
+from tests.fixtures.mcp import OPERATOR_ORG, mcp_session
 from tests.fixtures.oidc import OidcProvider
 from tests.fixtures.prometheus import daemon, instant_query
 from tests.fixtures.receiver import Receiver
@@ -163,7 +164,7 @@ async def _live_monitoring(
     prometheus = require_binary("prometheus", "prometheus")
     web_port, worker_port, prometheus_port = free_port(), free_port(), free_port()
     prometheus_url = f"http://{LOOPBACK}:{prometheus_port}"
-    s = settings.model_copy(update={"worker_metrics_port": worker_port})
+    s = settings.model_copy(update={"worker_metrics_port": worker_port, "prometheus_url": prometheus_url})
     with ExitStack() as stack:
         targets = _exporters(stack, tmp_path, postgres, redis)
         targets |= {"shipyard-web": f"{LOOPBACK}:{web_port}", "shipyard-worker": f"{LOOPBACK}:{worker_port}"}
@@ -188,10 +189,11 @@ async def _live_monitoring(
 
 @pytest.fixture
 def live_settings(settings: Settings, oidc_provider: OidcProvider, signin_redis_server: RedisServer) -> Settings:
-    """Sign-in against the test provider, sessions in Redis, jobs in a worker process."""
+    """Sign-in against the test provider, sessions in Redis, jobs in a worker process, `ops` the operator."""
     return fast(
         signin_settings_for(settings, oidc_provider, redis_url=signin_redis_server.url(0)),
         jobs_embedded=False,
+        operator_org=OPERATOR_ORG,
     )
 
 
@@ -207,4 +209,47 @@ async def test_every_panel_of_every_dashboard_has_data(
             await asyncio.sleep(1)
     assert broken == []
     assert empty == []
+    assert time.monotonic() - started < DEADLINE_S
+
+
+async def test_the_promql_tool_answers_an_operator_from_the_live_prometheus(
+    live_settings: Settings, postgres_server: PostgresServer, signin_redis_server: RedisServer, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    async with _live_monitoring(live_settings, postgres_server, signin_redis_server, tmp_path) as live:
+        operator = await create_tenant(live.app, "Operations", OPERATOR_ORG)
+        customer = await create_tenant(live.app, "Globex", "globex")
+        by_result = "sum by (result) (shipyard_sign_ins_total)"
+        async with mcp_session(live.web_url, operator.token) as session:
+            while True:
+                instant = await session.call_tool("query_metrics", {"query": by_result})
+                assert instant.is_error is False, instant.content
+                assert instant.structured_content is not None
+                if len(instant.structured_content["series"]) == 2 or time.monotonic() - started > DEADLINE_S:
+                    break
+                await asyncio.sleep(1)
+            ranged = await session.call_tool(
+                "query_metrics", {"query": 'shipyard_build_info{job="shipyard-web"}', "range_minutes": 5, "step_s": 15}
+            )
+            broken = await session.call_tool("query_metrics", {"query": "sum(shipyard_build_info"})
+        async with mcp_session(live.web_url, customer.token) as session:
+            foreign = await session.call_tool("query_metrics", {"query": by_result})
+    answer = instant.structured_content
+    assert answer["kind"] == "instant"
+    assert answer["result_type"] == "vector"
+    assert {series["labels"]["result"]: float(series["points"][0][1]) for series in answer["series"]} == {
+        "success": 1.0,
+        "failure": 1.0,
+    }
+    assert answer["truncated"] is False
+    assert ranged.structured_content is not None
+    assert ranged.structured_content["result_type"] == "matrix"
+    (build,) = ranged.structured_content["series"]
+    assert build["labels"]["job"] == "shipyard-web"
+    assert build["labels"]["version"]
+    assert {value for _, value in build["points"]} == {"1"}
+    assert broken.is_error is True
+    assert "Prometheus refused the query: bad_data" in broken.content[0].text  # type: ignore[union-attr]
+    assert foreign.is_error is True
+    assert "operator organisation" in foreign.content[0].text  # type: ignore[union-attr]
     assert time.monotonic() - started < DEADLINE_S
