@@ -225,6 +225,8 @@ class Settings(BaseSettings):
     scheduler_lease_s: float = 30.0
     scheduler_tick_s: float = 1.0
     worker_metrics_port: int | None = None
+    # Prometheus's base URL (http://127.0.0.1:9090) for the MCP tool query_metrics; unset: the tool refuses.
+    prometheus_url: str | None = None
     webhook_timeout_s: float = 15.0
     # Delay before each attempt: about 3 days in all (docs/webhooks.md). Tests compress it.
     webhook_retry_schedule_s: list[float] = Field(

@@ -8,52 +8,22 @@ its receivers pointed at a local SMTP sink and a local webhook receiver. Loopbac
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from tests.deploy.monitoring_files import ALERTMANAGER_YML, MONITORING, PROMETHEUS_YML, load
 from tests.fixtures.binaries import require_binary
+from tests.fixtures.prometheus import daemon
 from tests.fixtures.receiver import Receiver
 from tests.fixtures.servers import LOOPBACK, free_port
 from tests.fixtures.smtp import smtp_server, wait_for_messages
 
 pytestmark = [pytest.mark.database_independent, pytest.mark.slow]
 DEADLINE_S = 60.0
-
-
-@contextmanager
-def _daemon(argv: list[str], log: Path, ready_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)  # noqa: S603 - fixed binaries
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{argv[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{argv[0]} not ready:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _instance_down_rules() -> dict[str, Any]:
@@ -119,8 +89,8 @@ async def test_a_firing_alert_is_paged_to_the_webhook_and_mailed(tmp_path: Path)
             am_ready = f"http://{LOOPBACK}:{alertmanager_port}/-/ready"
             prom_ready = f"http://{LOOPBACK}:{prometheus_port}/-/ready"
             with (
-                _daemon(am_argv, tmp_path / "alertmanager.log", am_ready),
-                _daemon(prom_argv, tmp_path / "prometheus.log", prom_ready),
+                daemon(am_argv, tmp_path / "alertmanager.log", am_ready),
+                daemon(prom_argv, tmp_path / "prometheus.log", prom_ready),
             ):
                 page = (await webhook.wait_for(1, timeout=DEADLINE_S))[0]
                 messages = await wait_for_messages(smtp, 2, timeout=DEADLINE_S - (time.monotonic() - started))

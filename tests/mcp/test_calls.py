@@ -59,6 +59,8 @@ def fuzzed_calls(foreign: Seeded) -> list[tuple[str, dict[str, Any]]]:
     calls += [("recent_audit_events", {"action": value}) for value in ODD_TEXT]
     calls += [("recent_audit_events", {"limit": value}) for value in ODD_LIMITS]
     calls += [("recent_errors", {"limit": value}) for value in ODD_LIMITS]
+    calls += [("query_metrics", {"query": value}) for value in ODD_TEXT]
+    calls += [("query_metrics", {"query": "shipyard_build_info", "range_minutes": value}) for value in ODD_LIMITS]
     return calls
 
 

@@ -34,6 +34,7 @@ TOOLS = {
     "recent_audit_events",
     "recent_errors",
     "queue_depth",
+    "query_metrics",
 }
 INITIALIZE = {
     "jsonrpc": "2.0",

@@ -18,6 +18,7 @@ from shipyard.error_reports import service as error_service
 from shipyard.kit.types import IsoDateText, WholeNumber
 from shipyard.mcp import service
 from shipyard.mcp.calls import ToolCall, answer
+from shipyard.mcp.metrics_query import MAX_RANGE_S, MAX_SERIES, MIN_STEP_S, MetricsQuery, run_query
 from shipyard.mcp.schemas import (
     AuditEvents,
     CustomerDetail,
@@ -90,6 +91,15 @@ DESCRIPTIONS = {
         "the oldest pending one; and how many webhook endpoints are disabled. Counts only, no payloads or "
         "addresses; for the deliveries themselves use the REST API. Needs a role that may read webhooks "
         "(member, admin or owner). It cannot retry, redeliver or re-enable anything." + _SCOPE_NOTE
+    ),
+    "query_metrics": (
+        "Run a PromQL query against the deployment's Prometheus: an instant query, or a range query over "
+        f"the last `range_minutes` (at most {MAX_RANGE_S // 60}) every `step_s` seconds (at least "
+        f"{MIN_STEP_S}, at most 500 points). Only Shipyard's own metrics (names starting shipyard_) can be "
+        f"selected; at most {MAX_SERIES} series are returned (`truncated` says when more matched). Metrics "
+        "that cover the whole deployment can be queried only with a token of the operator organisation; "
+        "metrics with an organisation label are limited to the token's organisation. Needs a role that may "
+        "read errors (admin or owner), and SHIPYARD_PROMETHEUS_URL. Read-only."
     ),
 }
 
@@ -201,6 +211,32 @@ async def queue_depth() -> Annotated[CallToolResult, QueueDepth]:
     return await answer("queue_depth", (WEBHOOKS_READ,), body)
 
 
+PromQL = Annotated[str, Field(min_length=1, max_length=1000, description="A PromQL expression."), NoNul]
+RangeMinutes = Annotated[
+    int | None, Field(ge=1, description="Minutes back from now for a range query; omit for an instant query.")
+]
+StepSeconds = Annotated[int, Field(ge=1, description="Seconds between the points of a range query.")]
+
+
+async def query_metrics(
+    query: PromQL, range_minutes: RangeMinutes = None, step_s: StepSeconds = 60
+) -> Annotated[CallToolResult, MetricsQuery]:
+    """Tool: a bounded PromQL query over Shipyard's own metrics."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> MetricsQuery:
+        settings = call.runtime.settings
+        operator = await error_service.is_operator(session, call.principal, error_service.operator_org(settings))
+        return await run_query(
+            settings.prometheus_url,
+            query,
+            organization_id=None if operator else call.principal.organization_id,
+            range_minutes=range_minutes,
+            step_s=step_s,
+        )
+
+    return await answer("query_metrics", (ERRORS_READ,), body)
+
+
 TOOLS = (
     org_overview,
     search_customers,
@@ -210,6 +246,7 @@ TOOLS = (
     recent_audit_events,
     recent_errors,
     queue_depth,
+    query_metrics,
 )
 
 
