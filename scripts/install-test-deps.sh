@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs (real PostgreSQL, Redis,
 # PgBouncer, Caddy and wrk servers; Node.js for the test OpenID provider;
-# Chromium for the browser test; fail2ban-regex for the fail2ban filter), but
+# Chromium for the browser test; fail2ban-regex for the fail2ban filter;
+# pgBackRest for the PostgreSQL backup tests), but
 # only those that are missing.
 #
 # Quiet when everything is present. As non-root it only reports what is
@@ -40,6 +41,7 @@ have_cmd node || missing+=(nodejs)
 have_cmd npm || missing+=(npm)
 have_cmd chromium || missing+=(chromium)
 have_cmd fail2ban-regex || missing+=(fail2ban)
+have_cmd pgbackrest || missing+=(pgbackrest)
 
 node_too_old() {
     # tests/oidc_provider pins oidc-provider 9, which needs Node.js >= 20.19 (Debian 12's nodejs is 18).
