@@ -38,10 +38,15 @@ def _psql(cluster: BackedUpCluster, sql: str) -> list[list[str]]:
 
 
 def _drill(cluster: BackedUpCluster, scratch: str, target: DrillTarget, lines: list[str] | None = None) -> DrillResult:
-    progress = (lines.append if lines is not None else lambda _line: None)
+    progress = lines.append if lines is not None else lambda _line: None
     return run_drill(
-        cluster.pgbackrest, cluster.source("app"), cluster.scratch(scratch), free_port(), target,
-        progress=progress, timeout=120,
+        cluster.pgbackrest,
+        cluster.source("app"),
+        cluster.scratch(scratch),
+        free_port(),
+        target,
+        progress=progress,
+        timeout=120,
     )
 
 
@@ -52,7 +57,9 @@ class _Writer:
         psql = cluster.pgbackrest.tool("psql")
         self.process = subprocess.Popen(  # noqa: S603 - fixed binary, SQL on stdin
             [*cluster.pgbackrest.prefix, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", cluster.source("app")],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
         )
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run)
@@ -63,7 +70,8 @@ class _Writer:
         number = 0
         while not self.stop.is_set():
             number += 1
-            self.process.stdin.write(f"INSERT INTO invoices (body) VALUES ('live {number}'); SELECT pg_sleep(0.005);\n")
+            statement = f"INSERT INTO invoices (body) VALUES ('live {number}'); SELECT pg_sleep(0.005);\n"  # noqa: S608 - a counter
+            self.process.stdin.write(statement)
             self.process.stdin.flush()
 
     def close(self) -> None:
@@ -132,16 +140,21 @@ def test_the_drill_reports_a_table_that_differs_from_the_restore_point(
 def test_verify_fails_on_a_corrupted_repository_file_although_pgbackrest_exits_0(cluster: BackedUpCluster) -> None:
     verify_repository(cluster.pgbackrest, repo=1)  # a sound repository passes
     backups = cluster.base / "repo1" / "backup" / "shipyard"
-    victim = max((path for path in backups.rglob("*") if path.is_file() and "pg_data" in path.parts),
-                 key=lambda path: path.stat().st_size)
+    victim = max(
+        (path for path in backups.rglob("*") if path.is_file() and "pg_data" in path.parts),
+        key=lambda path: path.stat().st_size,
+    )
     original = victim.read_bytes()
     corrupted = bytearray(original)
     corrupted[len(corrupted) // 2] ^= 0xFF
     victim.write_bytes(bytes(corrupted))
     try:
         raw = subprocess.run(  # noqa: S603 - the trap this check exists for
-            cluster.pgbackrest.command("--repo=1", "--output=text", "verify"), capture_output=True, text=True,
-            check=False, timeout=120,
+            cluster.pgbackrest.command("--repo=1", "--output=text", "verify"),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
         assert raw.returncode == 0
         with pytest.raises(DrillError, match="pgbackrest verify found errors"):
@@ -164,7 +177,7 @@ def test_a_wrong_passphrase_fails_clearly(cluster: BackedUpCluster) -> None:
         wrong.run("--repo=1", "info")  # pgBackRest itself exits 0 here, printing garbage
     with pytest.raises(DrillError, match="cannot decrypt the repository"):
         wrong.run("--repo=1", f"--pg1-path={cluster.scratch('wrong-passphrase')}", "restore")
-    with pytest.raises(DrillError, match="found errors|no sound repository"):
+    with pytest.raises(DrillError, match=r"found errors|no sound repository"):
         verify_repository(wrong, repo=1)  # pgBackRest's verify exits 0 here
 
 

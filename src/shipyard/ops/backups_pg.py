@@ -25,6 +25,7 @@ from shipyard.ops.backups_pg_reference import (
     differences,
     digest_tables,
     run_psql,
+    sql_literal,
 )
 
 # `pgbackrest verify` 2.45 exits 0 even when it finds a corrupt or missing file; its text output
@@ -118,8 +119,13 @@ class DrillResult:
     tables: int
     rows: int
     rto_seconds: float
+    # RPO: what the repository lacked at the drill's start (unarchived WAL), i.e. the loss if the
+    # host had died then.
     rpo_seconds: float
     rpo_wal_bytes: int
+    # What the restore point misses of the source at the end of the drill (segment switches included).
+    point_age_seconds: float
+    point_wal_bytes: int
     mismatches: list[str] = field(default_factory=list)
     restored: dict[str, TableDigest] = field(default_factory=dict)
 
@@ -138,7 +144,7 @@ class ScratchCluster:
         return self.path / "drill-socket"
 
     def conninfo(self, database: str, user: str) -> str:
-        """libpq connection string over the scratch cluster's socket."""
+        """Libpq connection string over the scratch cluster's socket."""
         return f"host={self.socket_dir} port={self.port} dbname={database} user={user}"
 
     def configure(self) -> None:
@@ -176,7 +182,9 @@ class ScratchCluster:
     def start(self, timeout: float) -> None:
         """Start the cluster; recovery then runs to the target and promotes."""
         config = f"-c config_file={self.path / 'drill.conf'}"
-        self.pg_ctl("start", "-w", "-t", str(int(timeout)), "-l", str(self.path / "drill.log"), "-o", config, timeout=timeout)
+        self.pg_ctl(
+            "start", "-w", "-t", str(int(timeout)), "-l", str(self.path / "drill.log"), "-o", config, timeout=timeout
+        )
 
     def stop(self) -> None:
         """Stop the cluster if it runs (fast shutdown: its data is thrown away)."""
@@ -191,7 +199,9 @@ def _wait_for_archive(pgbackrest: PgBackRest, source: str, timeout: float) -> No
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = run_psql(
-            psql, source, "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') FROM pg_stat_archiver;",
+            psql,
+            source,
+            "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') FROM pg_stat_archiver;",
             prefix=pgbackrest.prefix,
         )
         if rows and rows[0][0] >= segment:
@@ -201,7 +211,7 @@ def _wait_for_archive(pgbackrest: PgBackRest, source: str, timeout: float) -> No
     raise DrillError(msg)
 
 
-def run_drill(  # noqa: PLR0913 - each argument is an independent knob of the drill
+def run_drill(
     pgbackrest: PgBackRest,
     source: str,
     scratch_path: Path,
@@ -218,6 +228,9 @@ def run_drill(  # noqa: PLR0913 - each argument is an independent knob of the dr
 
     def step(message: str) -> None:
         progress(f"[{time.monotonic() - started:7.1f} s] {message}")
+
+    rpo_seconds, rpo_wal_bytes = archive_lag(psql, source, pgbackrest.prefix)
+    step(f"RPO now: the repository lacks the last {rpo_seconds:.1f} s ({rpo_wal_bytes} bytes) of WAL")
 
     if target.name is None:
         name = "drill-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -239,8 +252,14 @@ def run_drill(  # noqa: PLR0913 - each argument is an independent knob of the dr
     repo = [f"--repo={target.repo}"] if target.repo else []
     step(f"restoring into {scratch_path}")
     pgbackrest.run(
-        f"--pg1-path={scratch_path}", "--type=name", f"--target={reference.name}", "--target-action=promote",
-        "--archive-mode=off", *repo, "restore", timeout=timeout,
+        f"--pg1-path={scratch_path}",
+        "--type=name",
+        f"--target={reference.name}",
+        "--target-action=promote",
+        "--archive-mode=off",
+        *repo,
+        "restore",
+        timeout=timeout,
     )
     try:
         scratch.configure()
@@ -254,10 +273,12 @@ def run_drill(  # noqa: PLR0913 - each argument is an independent knob of the dr
         step("running pg_amcheck (heap and every B-tree index)")
         mismatches += _amcheck(pgbackrest, scratch, reference, timeout)
         rto = time.monotonic() - started
-        rpo_rows = run_psql(
-            psql, source,
-            f"SELECT extract(epoch FROM clock_timestamp() - '{reference.time}'::timestamptz),"
-            f" pg_wal_lsn_diff(pg_current_wal_lsn(), '{reference.lsn}');",
+        point_rows = run_psql(
+            psql,
+            source,
+            # The reference file is read back from disk: its values go in as quoted literals.
+            f"SELECT extract(epoch FROM clock_timestamp() - {sql_literal(reference.time)}::timestamptz),"  # noqa: S608
+            f" pg_wal_lsn_diff(pg_current_wal_lsn(), {sql_literal(reference.lsn)}::pg_lsn);",
             prefix=pgbackrest.prefix,
         )[0]
     finally:
@@ -269,8 +290,10 @@ def run_drill(  # noqa: PLR0913 - each argument is an independent knob of the dr
         tables=len(actual),
         rows=sum(digest.rows for digest in actual.values()),
         rto_seconds=rto,
-        rpo_seconds=float(rpo_rows[0]),
-        rpo_wal_bytes=int(float(rpo_rows[1])),
+        rpo_seconds=rpo_seconds,
+        rpo_wal_bytes=rpo_wal_bytes,
+        point_age_seconds=float(point_rows[0]),
+        point_wal_bytes=int(float(point_rows[1])),
         mismatches=mismatches,
         restored=actual,
     )
@@ -279,10 +302,37 @@ def run_drill(  # noqa: PLR0913 - each argument is an independent knob of the dr
     step(f"{result.tables} tables, {result.rows} rows; {len(mismatches)} mismatches")
     step(f"RTO {result.rto_seconds:.1f} s (start to a verified cluster)")
     step(
-        f"RPO {result.rpo_seconds:.1f} s and {result.rpo_wal_bytes} bytes of WAL"
-        " (what the source committed after the restore point)"
+        f"RPO {result.rpo_seconds:.1f} s and {result.rpo_wal_bytes} bytes of WAL (not yet archived at the start:"
+        " the loss had the host died then)"
+    )
+    step(
+        f"restore point: {result.point_age_seconds:.1f} s and {result.point_wal_bytes} bytes of WAL"
+        " behind the source at the end (segment switches included)"
     )
     return result
+
+
+def _lsn(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def archive_lag(psql: str, source: str, prefix: Sequence[str]) -> tuple[float, int]:
+    """Seconds since the last segment was archived, and bytes of WAL written after its end."""
+    row = run_psql(
+        psql,
+        source,
+        "SELECT coalesce(last_archived_wal, ''), coalesce(extract(epoch FROM now() - last_archived_time), 0),"
+        " pg_current_wal_lsn(), setting FROM pg_stat_archiver, pg_settings WHERE name = 'wal_segment_size';",
+        prefix=prefix,
+    )[0]
+    segment, seconds, current, segment_size = row[0], float(row[1]), _lsn(row[2]), int(row[3])
+    if len(segment) < 24:  # noqa: PLR2004 - a WAL file name is 24 hex digits; nothing archived yet
+        return seconds, current
+    archived_end = (int(segment[8:16], 16) << 32) + (int(segment[16:24], 16) + 1) * segment_size
+    unarchived = max(0, current - archived_end)
+    # Nothing written since the last archived segment: nothing to lose, however long ago that was.
+    return (seconds if unarchived else 0.0), unarchived
 
 
 def _wait_until_promoted(scratch: ScratchCluster, conninfo: str, timeout: float) -> None:
@@ -305,8 +355,17 @@ def _wait_until_promoted(scratch: ScratchCluster, conninfo: str, timeout: float)
 
 def _amcheck(pgbackrest: PgBackRest, scratch: ScratchCluster, reference: Reference, timeout: float) -> list[str]:
     argv = [
-        *pgbackrest.prefix, pgbackrest.tool("pg_amcheck"), "--install-missing", "--heapallindexed",
-        "-h", str(scratch.socket_dir), "-p", str(scratch.port), "-U", reference.user, reference.database,
+        *pgbackrest.prefix,
+        pgbackrest.tool("pg_amcheck"),
+        "--install-missing",
+        "--heapallindexed",
+        "-h",
+        str(scratch.socket_dir),
+        "-p",
+        str(scratch.port),
+        "-U",
+        reference.user,
+        reference.database,
     ]
     result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)  # noqa: S603
     if result.returncode == 0:

@@ -10,15 +10,15 @@ import typer
 from shipyard.ops.backups_pg import DrillTarget, PgBackRest, run_drill, verify_repository
 from shipyard.ops.backups_pg_reference import DrillError, create_restore_point
 
-ops_app = typer.Typer(help="PostgreSQL backup operations (pgBackRest): drill, restore points, verify.", no_args_is_help=True)
+ops_app = typer.Typer(
+    help="PostgreSQL backup operations (pgBackRest): drill, restore points, verify.", no_args_is_help=True
+)
 
 Stanza = Annotated[str, typer.Option(help="pgBackRest stanza.")]
 Config = Annotated[Path | None, typer.Option(help="pgBackRest config file (default: its own default path).")]
 PgBin = Annotated[Path, typer.Option(help="Directory of the PostgreSQL binaries.")]
 Source = Annotated[str, typer.Option(help="libpq connection string of the source database.")]
-References = Annotated[
-    Path, typer.Option(help="Directory of restore-point references (row counts and checksums).")
-]
+References = Annotated[Path, typer.Option(help="Directory of restore-point references (row counts and checksums).")]
 _DEFAULT_REFERENCES = Path("/var/lib/pgbackrest-drill")
 _DEFAULT_SOURCE = "host=/var/run/postgresql dbname=shipyard"
 
@@ -29,14 +29,14 @@ def _fail(error: DrillError) -> typer.Exit:
 
 
 @ops_app.command("restore-drill")
-def restore_drill(  # noqa: PLR0913 - one option per knob of the drill
+def restore_drill(  # noqa: PLR0913, PLR0917 - typer maps each parameter to one option of the drill
     scratch_dir: Annotated[Path, typer.Option(help="Empty directory for the scratch cluster.")] = Path(
         "/var/lib/postgresql/drill"
     ),
     scratch_port: Annotated[int, typer.Option(help="Port of the scratch cluster.")] = 5499,
     name: Annotated[str | None, typer.Option(help="Restore to this named point (default: a fresh one).")] = None,
     repo: Annotated[int | None, typer.Option(help="Repository to restore from (default: pgBackRest's choice).")] = None,
-    keep: Annotated[bool, typer.Option(help="Leave the scratch cluster's files for inspection.")] = False,  # noqa: FBT002 - a CLI flag
+    keep: Annotated[bool, typer.Option(help="Leave the scratch cluster's files for inspection.")] = False,
     source: Source = _DEFAULT_SOURCE,
     references: References = _DEFAULT_REFERENCES,
     stanza: Stanza = "shipyard",

@@ -59,7 +59,10 @@ class Reference:
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
-            msg = f"no reference for restore point {name!r} in {directory} (create points with `shipyard ops restore-point`)"
+            msg = (
+                f"no reference for restore point {name!r} in {directory}"
+                " (create points with `shipyard ops restore-point`)"
+            )
             raise DrillError(msg) from None
         tables = {table: TableDigest(**digest) for table, digest in raw.pop("tables").items()}
         return cls(**raw, tables=tables)
@@ -83,7 +86,8 @@ def run_psql(
     return [line.split(_FIELD_SEPARATOR) for line in result.stdout.splitlines() if line]
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """*text* as an SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -91,7 +95,7 @@ def _digest_sql(tables: Sequence[str]) -> str:
     # md5 of each row's text form, sorted, then hashed again: independent of physical order,
     # which a restore does not preserve after VACUUM or HOT updates.
     parts = [
-        f"SELECT 'table', {_literal(table)}, count(*)::text,"  # noqa: S608 - identifiers quoted by quote_ident above
+        f"SELECT 'table', {sql_literal(table)}, count(*)::text,"  # noqa: S608 - identifiers quoted by quote_ident above
         f" coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') FROM {table} t"
         for table in tables
     ]
@@ -116,10 +120,8 @@ def create_restore_point(psql: str, conninfo: str, name: str, *, prefix: Sequenc
     sql = (
         "BEGIN ISOLATION LEVEL REPEATABLE READ;\n"
         + locks
-        + f"SELECT 'point', pg_create_restore_point({_literal(name)})::text, clock_timestamp()::text,"
-        " current_database(), current_user;\n"
-        + _digest_sql(tables)
-        + "COMMIT;\n"
+        + f"SELECT 'point', pg_create_restore_point({sql_literal(name)})::text, clock_timestamp()::text,"
+        " current_database(), current_user;\n" + _digest_sql(tables) + "COMMIT;\n"
     )
     rows = run_psql(psql, conninfo, sql, prefix=prefix)
     point = next(row for row in rows if row[0] == "point")
