@@ -251,17 +251,17 @@ def run_drill(
     scratch = ScratchCluster(scratch_path, scratch_port, pgbackrest)
     repo = [f"--repo={target.repo}"] if target.repo else []
     step(f"restoring into {scratch_path}")
-    pgbackrest.run(
-        f"--pg1-path={scratch_path}",
-        "--type=name",
-        f"--target={reference.name}",
-        "--target-action=promote",
-        "--archive-mode=off",
-        *repo,
-        "restore",
-        timeout=timeout,
-    )
     try:
+        pgbackrest.run(
+            f"--pg1-path={scratch_path}",
+            "--type=name",
+            f"--target={reference.name}",
+            "--target-action=promote",
+            "--archive-mode=off",
+            *repo,
+            "restore",
+            timeout=timeout,
+        )
         scratch.configure()
         step(f"starting the scratch cluster on port {scratch_port}; recovery replays WAL to the restore point")
         scratch.start(timeout)
