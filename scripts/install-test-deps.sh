@@ -3,7 +3,8 @@
 # PgBouncer, Caddy and wrk servers; Node.js for the test OpenID provider;
 # Chromium for the browser test; fail2ban-regex for the fail2ban filter;
 # Prometheus with promtool and Alertmanager with amtool for the monitoring
-# files, and the node, PostgreSQL and Redis exporters for the dashboards), but only those that are missing.
+# files, and the node, PostgreSQL and Redis exporters for the dashboards; pgBackRest for the PostgreSQL
+# backup tests), but only those that are missing.
 #
 # Quiet when everything is present. As non-root it only reports what is
 # missing and exits 1, so CI and developers get a clear instruction instead of
@@ -49,6 +50,7 @@ have_cmd prometheus-alertmanager || missing+=(prometheus-alertmanager)
 have_cmd prometheus-node-exporter || missing+=(prometheus-node-exporter)
 have_cmd prometheus-postgres-exporter || missing+=(prometheus-postgres-exporter)
 have_cmd prometheus-redis-exporter || missing+=(prometheus-redis-exporter)
+have_cmd pgbackrest || missing+=(pgbackrest)
 
 node_too_old() {
     # tests/oidc_provider pins oidc-provider 9, which needs Node.js >= 20.19 (Debian 12's nodejs is 18).

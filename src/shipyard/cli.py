@@ -21,6 +21,7 @@ from shipyard.kit.logging import configure_logging
 from shipyard.kit.problems import ProblemError
 from shipyard.models import ApiToken
 from shipyard.models.base import utcnow
+from shipyard.ops.backups_pg_cli import ops_app
 from shipyard.ops.verify import verify_command
 from shipyard.settings import InvalidSettingError, LogFormat, MissingSettingsError, Settings
 from shipyard.worker.cli import add_commands as add_worker_commands
@@ -35,6 +36,7 @@ orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(ops_app, name="ops")
 
 T = TypeVar("T")
 _DURATION = re.compile(r"^(\d+)([dhm])$")

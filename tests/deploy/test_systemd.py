@@ -16,6 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 UNITS_DIR = REPO / "deploy" / "systemd"
 # The virtualenv units; shipyard-web-container.service (the image under podman) has its own tests.
 UNITS = sorted(path.name for path in UNITS_DIR.glob("*.service") if not path.stem.endswith("-container"))
+APP_UNITS = [unit for unit in UNITS if unit.startswith("shipyard-")]
+# pgBackRest's backups and checks run as postgres, the owner of PGDATA and the repository.
+BACKUP_UNITS = ["pgbackrest-backup@.service", "pgbackrest-verify.service"]
+TIMERS = sorted(path.name for path in UNITS_DIR.glob("*.timer"))
 LONG_RUNNING = ["shipyard-scheduler.service", "shipyard-web.service", "shipyard-worker.service"]
 # `--threshold` takes the score times ten; the gate is 1.5 and its target about 1.1.
 THRESHOLD = 15
@@ -99,15 +103,17 @@ def unit_root(tmp_path: Path) -> Path:
     for name in ("gunicorn", "shipyard"):
         (venv / name).write_text("#!/bin/sh\n")
         (venv / name).chmod(0o755)
+    (tmp_path / "usr/bin/pgbackrest").write_text("#!/bin/sh\n")
+    (tmp_path / "usr/bin/pgbackrest").chmod(0o755)
     units = tmp_path / "etc/systemd/system"
     units.mkdir(parents=True)
-    for unit in UNITS:
+    for unit in UNITS + TIMERS:
         shutil.copy2(UNITS_DIR / unit, units / unit)
     return tmp_path
 
 
 def test_the_four_units_exist() -> None:
-    assert UNITS == [
+    assert APP_UNITS == [
         "shipyard-migrate.service",
         "shipyard-scheduler.service",
         "shipyard-web.service",
@@ -133,7 +139,8 @@ def test_security_gate_fails_a_plain_unit(tmp_path: Path) -> None:
 
 
 def test_verify_prints_nothing_for_our_units(unit_root: Path) -> None:
-    assert _verify(unit_root, UNITS) == ""
+    instances = [unit.replace("@.", "@full.") for unit in UNITS]
+    assert _verify(unit_root, instances + TIMERS) == ""
 
 
 def test_verify_reports_an_unknown_key_that_its_exit_code_hides(unit_root: Path) -> None:
@@ -148,8 +155,19 @@ def test_every_unit_carries_the_full_hardening_list(unit: str) -> None:
     missing = {key: value for key, value in HARDENING.items() if directives.get(key) != value}
     assert missing == {}
     assert _values(unit, "SystemCallFilter")[:2] == ["@system-service", "~@privileged @resources"]
-    assert directives["User"] == "shipyard"
-    assert "/etc/shipyard/env" in _values(unit, "EnvironmentFile")
+    if unit in BACKUP_UNITS:
+        assert directives["User"] == "postgres"
+    else:
+        assert directives["User"] == "shipyard"
+        assert "/etc/shipyard/env" in _values(unit, "EnvironmentFile")
+
+
+def test_backup_units_and_their_timers_exist() -> None:
+    assert sorted(set(UNITS) - set(APP_UNITS)) == BACKUP_UNITS
+    assert TIMERS == ["pgbackrest-backup-diff.timer", "pgbackrest-backup-full.timer", "pgbackrest-verify.timer"]
+    full = (UNITS_DIR / "pgbackrest-backup-full.timer").read_text().splitlines()
+    assert "Unit=pgbackrest-backup@full.service" in full
+    assert "Persistent=true" in full
 
 
 @pytest.mark.parametrize("unit", LONG_RUNNING)
