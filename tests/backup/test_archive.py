@@ -244,10 +244,10 @@ def test_prune_keeps_the_newest_backups(backup_settings: Settings) -> None:
     assert sorted(backup_settings.backup_dir.iterdir()) == sorted(taken[1:])
 
 
-def test_backup_on_postgresql_says_it_is_not_built_yet(backup_settings: Settings) -> None:
+def test_backup_on_postgresql_points_to_pgbackrest(backup_settings: Settings) -> None:
     on_postgres = backup_settings.model_copy(update={"database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
 
-    with pytest.raises(BackupError, match=r"PostgreSQL backups \(pgBackRest\) are not built yet"):
+    with pytest.raises(BackupError, match=r"PostgreSQL is backed up by pgBackRest"):
         run_backup(on_postgres, None, "test")
-    with pytest.raises(BackupError, match="not built yet"):
+    with pytest.raises(BackupError, match="backups-postgres.md"):
         run_restore(on_postgres, Path("any.db.age"), "test")

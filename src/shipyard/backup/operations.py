@@ -106,8 +106,8 @@ def _scheduled_backup_sync(settings: Settings) -> None:
 def _sqlite_url(settings: Settings) -> str:
     if not settings.is_sqlite:
         raise age_keys.BackupError(
-            "shipyard backup and restore cover the embedded SQLite database; PostgreSQL backups"
-            " (pgBackRest) are not built yet, see docs/operations/backups.md"
+            "shipyard backup and restore cover the embedded SQLite database; PostgreSQL is backed up"
+            " by pgBackRest, see docs/operations/backups-postgres.md"
         )
     return settings.effective_database_url
 
