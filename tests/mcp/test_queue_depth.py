@@ -48,6 +48,13 @@ class Queues:
     emails: list[str] = field(default_factory=list)
 
 
+async def _disable(client: httpx.AsyncClient, tenant: Tenant, endpoint_id: str) -> None:
+    patched = await client.patch(
+        f"/api/v1/webhook-endpoints/{endpoint_id}", json={"enabled": False}, headers=tenant.headers
+    )
+    assert patched.status_code == 200, patched.text
+
+
 async def _endpoint(client: httpx.AsyncClient, tenant: Tenant, name: str, *, enabled: bool = True) -> str:
     url = f"http://127.0.0.1:9/{tenant.slug}/{name}"
     created = await client.post(
@@ -56,10 +63,7 @@ async def _endpoint(client: httpx.AsyncClient, tenant: Tenant, name: str, *, ena
     assert created.status_code == 201, created.text
     endpoint_id: str = created.json()["id"]
     if not enabled:
-        patched = await client.patch(
-            f"/api/v1/webhook-endpoints/{endpoint_id}", json={"enabled": False}, headers=tenant.headers
-        )
-        assert patched.status_code == 200, patched.text
+        await _disable(client, tenant, endpoint_id)
     return endpoint_id
 
 
@@ -138,8 +142,11 @@ async def globex_queues(mcp_app: FastAPI, client: httpx.AsyncClient, globex: See
     """Globex: 3 disabled endpoints, and old pending and failed work that must never count for Acme."""
     now = utcnow()
     queues = Queues()
-    queues.endpoints = [await _endpoint(client, globex.tenant, name, enabled=False) for name in ("x", "y", "z")]
+    queues.endpoints = [await _endpoint(client, globex.tenant, name) for name in ("x", "y", "z")]
+    # A disabled endpoint refuses pings, so the first one is pinged before all three are switched off.
     queues.deliveries = await _pings(client, globex.tenant, queues.endpoints[0], 4)
+    for endpoint_id in queues.endpoints:
+        await _disable(client, globex.tenant, endpoint_id)
     await _set(mcp_app, WebhookDelivery, queues.deliveries[0], created_at=now - 100 * HOUR)
     await _set(mcp_app, WebhookDelivery, queues.deliveries[1], leased_until=now + HOUR, lease_token="g" * 32)
     await _set(mcp_app, WebhookDelivery, queues.deliveries[2], status=WorkStatus.FAILED)

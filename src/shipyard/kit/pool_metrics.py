@@ -26,6 +26,10 @@ Watcher = Callable[["WatchedPool"], None]
 class WatchedPool(AsyncAdaptedQueuePool):
     """A queue pool that counts checkouts waiting for a connection and reports every change."""
 
+    # SQLAlchemy names a pool's logger after its class; without this, the pool's INFO lines ("Pool
+    # disposed") would fall under the `shipyard` logger and reach the CLI's output.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - SQLAlchemy's pool arguments, as is
         super().__init__(*args, **kwargs)
         self.waiting = 0
