@@ -88,7 +88,9 @@ def test_every_string_in_every_request_body_follows_the_text_rule(app: FastAPI) 
 
 
 CUSTOMERS = "/api/v1/customers"
-INVISIBLE_NAMES = ["\u202e\u202d", "\u200b\u200c\u200d\ufeff", " \u2066\u2069 ", "\u0301"]
+# Bidi controls, zero-width characters and spaces show nothing. A lone combining mark is left out on
+# purpose: it draws (on a dotted circle), and the rule is one character class the schema can publish.
+INVISIBLE_NAMES = ["\u202e\u202d", "\u200b\u200c\u200d\ufeff", " \u2066\u2069 ", "\u00a0\u3000"]
 UNSTORABLE = ["a\u0000b", "a\u0007b", "a\u0085b", "a\ud800b"]
 
 

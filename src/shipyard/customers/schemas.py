@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shipyard.kit.types import EmailAddress, Label, Text
+from shipyard.kit.types import EmailAddress, Label, Text, keys_named_by_pattern
 
 MAX_METADATA_KEYS = 50
 
@@ -22,7 +22,10 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
 Metadata = Annotated[
     dict[Annotated[Label, Field(min_length=1, max_length=40)], Annotated[Text, Field(max_length=500)]],
     AfterValidator(_check_metadata),
-    Field(description="Up to 50 string pairs for your own use; keys up to 40 characters, values up to 500."),
+    Field(
+        description="Up to 50 string pairs for your own use; keys up to 40 characters, values up to 500.",
+        json_schema_extra=keys_named_by_pattern,
+    ),
 ]
 Name = Annotated[Label, Field(min_length=1, max_length=200)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, EmailStr, Field, StrictStr
@@ -92,13 +92,61 @@ EmailAddress = Annotated[
 ]
 
 
-# Control characters other than tab, line feed and carriage return (C0, DEL, C1), and lone surrogates
-# (JSON's "\ud800" decodes to one). PostgreSQL refuses NUL and neither database can encode a surrogate,
-# while SQLite would store the rest: refusing them here gives one rule on both.
-_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Control characters other than tab, line feed and carriage return (C0, DEL, C1). PostgreSQL refuses NUL
+# while SQLite would store the rest: refusing them here gives one rule on both. The same class is
+# published as the schema's pattern, so a client (or a fuzzer) knows the rule before it sends.
+_CONTROL_CLASS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+# Lone surrogates (JSON's "\ud800" decodes to one) cannot be encoded by either database. No schema
+# pattern can name them (an ECMA-262 pattern sees an emoji as two surrogates), so only the server says so.
+_UNSTORABLE = re.compile(f"[{_CONTROL_CLASS}\ud800-\udfff]")
 # Characters that show nothing by themselves: controls, format characters (bidi overrides and isolates,
-# zero-width spaces and joiners, the BOM), separators and spaces, combining marks without a base.
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+# zero-width spaces and joiners, the BOM), spaces and separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_BMP_END = 0x10000
+_SURROGATES_START, _SURROGATES_END = 0xD800, 0xDFFF
+
+
+def _invisible_class() -> str:
+    # The Basic Multilingual Plane's invisible characters as one regex class, in `\uXXXX` form, which both
+    # Python's `re` and ECMA-262 (the schema's pattern dialect) read the same way. Outside the BMP a
+    # pattern without the `u` flag sees surrogate halves, so the rule stops at U+FFFF on both sides.
+    ranges: list[tuple[int, int]] = []
+    for code in range(_BMP_END):
+        if _SURROGATES_START <= code <= _SURROGATES_END or unicodedata.category(chr(code)) not in _INVISIBLE_CATEGORIES:
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges)
+
+
+TEXT_PATTERN = f"^[^{_CONTROL_CLASS}]*$"
+
+
+# For a pattern that also fixes how a text starts (a URL's scheme): the rest of the text after `prefix`.
+def text_pattern_after(prefix: str) -> str:
+    """A `Text` pattern whose value must begin with `prefix` (a regex, anchored at the start)."""
+    return f"^{prefix}[^{_CONTROL_CLASS}]*$"
+
+
+def keys_named_by_pattern(schema: dict[str, Any]) -> None:
+    """Publish a dict's key rule as `propertyNames`, which is what JSON Schema means by it.
+
+    Pydantic turns a key type with a pattern into `patternProperties`, which only constrains the
+    values of keys that match and lets every other key through: the server's rule would be unsaid.
+    """
+    pattern_properties = schema.pop("patternProperties", None)
+    if not pattern_properties:
+        return
+    ((key_pattern, value_schema),) = pattern_properties.items()
+    schema.setdefault("propertyNames", {})["pattern"] = key_pattern
+    schema["additionalProperties"] = value_schema
+
+
+# Storable text with at least one visible character; `Label` publishes this and checks the same class.
+LABEL_PATTERN = f"^[^{_CONTROL_CLASS}]*[^{_invisible_class()}][^{_CONTROL_CLASS}]*$"
+_VISIBLE = re.compile(f"[^{_invisible_class()}]")
 
 
 def _storable(value: str) -> str:
@@ -109,8 +157,8 @@ def _storable(value: str) -> str:
 
 
 def _visible(value: str) -> str:
-    # Stops at the first visible character, so a real name costs one lookup.
-    if all(unicodedata.category(character) in _INVISIBLE_CATEGORIES for character in value):
+    # Stops at the first visible character, so a real name costs one step.
+    if _VISIBLE.search(value) is None:
         msg = "must contain a visible character, not only spaces, zero-width or bidi control characters"
         raise ValueError(msg)
     return value
@@ -118,6 +166,11 @@ def _visible(value: str) -> str:
 
 # Every string a request body carries is one of these two. Length limits are added where used:
 # `Annotated[Text, Field(max_length=500)]`.
-Text = Annotated[StrictStr, AfterValidator(_storable)]
+Text = Annotated[StrictStr, AfterValidator(_storable), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
 # A name or label people read (a customer, a token, an invoice line): it must show something.
-Label = Annotated[Text, AfterValidator(_visible)]
+Label = Annotated[
+    StrictStr,
+    AfterValidator(_storable),
+    AfterValidator(_visible),
+    Field(json_schema_extra={"pattern": LABEL_PATTERN}),
+]

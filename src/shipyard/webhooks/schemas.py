@@ -18,7 +18,7 @@ from pydantic import (
 
 from shipyard.events.catalogue import SUBSCRIBABLE
 from shipyard.kit.secret_response import CarriesSecret
-from shipyard.kit.types import Text
+from shipyard.kit.types import Text, text_pattern_after
 
 MAX_EVENT_TYPES = 20
 
@@ -41,7 +41,7 @@ URL = Annotated[
             "anything else is a 422 webhook_url_refused."
         ),
         # Published, not enforced here: the SSRF guard refuses other schemes as webhook_url_refused.
-        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+        json_schema_extra={"pattern": text_pattern_after("[Hh][Tt][Tt][Pp][Ss]?://")},
     ),
 ]
 EventTypes = Annotated[
