@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import httpx
@@ -12,15 +12,17 @@ from fastapi import FastAPI
 from sqlalchemy import make_url, update
 from starlette.types import Message, Receive, Scope, Send
 
+from shipyard.app import create_app
 from shipyard.kit.problems import ProblemError
 from shipyard.kit.unit_of_work import SessionHolder
 from shipyard.models import Customer, IdempotencyKey
 from shipyard.models.base import utcnow
 from shipyard.settings import Settings
+from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.log_capture import production_logs
 from tests.fixtures.problems import assert_problem
 from tests.fixtures.servers import PostgresServer
-from tests.fixtures.tenants import Tenant
+from tests.fixtures.tenants import Tenant, create_tenant
 from tests.kit.conftest import PROBE, Probes, count_rows
 
 CUSTOMERS = "/api/v1/customers"
@@ -226,10 +228,26 @@ def _kill_app_connections(server: PostgresServer, settings: Settings) -> int:
     return int(killed.strip())
 
 
+@pytest.fixture
+async def rarely_touching_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Tenant]]:
+    """A client whose token's last use is recorded once an hour, not on every request.
+
+    Recording it is best effort and runs before the endpoint: on every request it would be the first
+    statement to meet a dead connection, and its failure would renew the pool before the read could.
+    """
+    application = create_app(settings.model_copy(update={"token_last_used_resolution_s": 3600}))
+    async with running_lifespan(application):
+        tenant = await create_tenant(application, "Acme", "acme")
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http, tenant
+
+
 @pytest.mark.postgres_only
 async def test_read_after_the_pooled_connections_died_is_answered(
-    client: httpx.AsyncClient, tenant: Tenant, postgres_server: PostgresServer, settings: Settings
+    rarely_touching_client: tuple[httpx.AsyncClient, Tenant], postgres_server: PostgresServer, settings: Settings
 ) -> None:
+    client, tenant = rarely_touching_client
     created = await client.post(CUSTOMERS, json=ADA, headers=tenant.headers)
     assert (await client.get(CUSTOMERS, headers=tenant.headers)).status_code == 200
     assert _kill_app_connections(postgres_server, settings) >= 1
