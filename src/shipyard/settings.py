@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     access_log: bool = True
     metrics_enabled: bool = True
+    # Set: unhandled exceptions also go to this Sentry DSN, scrubbed (kit/sentry.py). Unset: only the
+    # built-in error reports (GET /api/v1/errors) and the error log.
+    sentry_dsn: SecretStr | None = None
 
     # --- MCP and operators -------------------------------------------------------
     # Host and Origin values the MCP endpoint accepts (JSON lists). Empty: the host of public_url,
