@@ -68,7 +68,7 @@ def scrub_event(event: Event, _hint: Hint) -> Event:
     """`before_send`: tag the request ID and mask every secret and email address in the event."""
     request_id = current_request_id()
     if request_id is not None:
-        event.setdefault("tags", {}).setdefault("request_id", request_id)  # type: ignore[union-attr]  # tags is a dict unless set otherwise here
+        event.setdefault("tags", {}).setdefault("request_id", request_id)
     scrubbed: Event = _mask_emails(scrub(event))
     return scrubbed
 
