@@ -134,6 +134,24 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _require_a_sentry_dsn(self) -> Settings:
+        if self.sentry_dsn is None or not self.sentry_dsn.get_secret_value():
+            self.sentry_dsn = None  # empty, as an env file's `SHIPYARD_SENTRY_DSN=` leaves it: off
+            return self
+        # Imported here: only a configured DSN pays for loading the SDK.
+        from sentry_sdk.utils import BadDsn, Dsn
+
+        try:
+            Dsn(self.sentry_dsn.get_secret_value())
+        except BadDsn:
+            # Not the value: a DSN holds the project's key.
+            raise InvalidSettingError(
+                "SHIPYARD_SENTRY_DSN is not a Sentry DSN: copy it from the project's Client Keys page"
+                " (https://KEY@HOST/PROJECT_ID), or unset it to turn Sentry off"
+            ) from None
+        return self
+
     @property
     def is_production(self) -> bool:
         """True when the strict production guards apply."""

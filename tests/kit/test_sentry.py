@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from shipyard.app import create_app
-from shipyard.settings import Settings
+from shipyard.settings import InvalidSettingError, Settings
 from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.tenants import Tenant, create_tenant
 
@@ -136,3 +136,18 @@ async def test_without_a_dsn_nothing_is_sent(settings: Settings, sentry_sink: tu
             assert (await client.get("/api/v1/_sentry_probe/explode")).status_code == 500
     sentry_sdk.flush(timeout=2)
     assert sentry_sink[1] == []
+
+
+@pytest.mark.database_independent
+def test_a_malformed_dsn_stops_start_up_naming_the_setting_not_the_value() -> None:
+    with pytest.raises(InvalidSettingError) as refused:
+        Settings.model_validate({"sentry_dsn": "https://not-a-dsn-secretkey"})
+    message = str(refused.value)
+    assert "SHIPYARD_SENTRY_DSN" in message
+    assert "secretkey" not in message
+    assert "\n" not in message
+
+
+@pytest.mark.database_independent
+def test_an_empty_dsn_leaves_sentry_off() -> None:
+    assert Settings.model_validate({"sentry_dsn": ""}).sentry_dsn is None
