@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -16,7 +17,9 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from shipyard.app import create_app
+from shipyard.kit.sentry import configure_sentry
 from shipyard.settings import InvalidSettingError, Settings
+from shipyard.worker.broker import create_broker
 from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.tenants import Tenant, create_tenant
 
@@ -151,3 +154,32 @@ def test_a_malformed_dsn_stops_start_up_naming_the_setting_not_the_value() -> No
 @pytest.mark.database_independent
 def test_an_empty_dsn_leaves_sentry_off() -> None:
     assert Settings.model_validate({"sentry_dsn": ""}).sentry_dsn is None
+
+
+async def test_a_failed_job_reaches_sentry_with_the_request_id_that_caused_it(
+    sentry_sink: tuple[str, list[bytes]], tmp_path: Path
+) -> None:
+    settings = Settings.model_validate(
+        {"env": "test", "data_dir": tmp_path, "redis_url": None, "sentry_dsn": sentry_sink[0]}
+    )
+    assert configure_sentry(settings, release="0.0.0-test")
+    broker = create_broker(settings)
+
+    async def explode() -> None:
+        msg = f"job failed for {PLANTED_EMAIL}"
+        raise RuntimeError(msg)
+
+    task = broker.register_task(explode, task_name="test.sentry.explode")
+    await broker.startup()
+    try:
+        sent = await task.kicker().with_labels(request_id="req-job-1").kiq()
+        result = await sent.wait_result(timeout=10)
+    finally:
+        await broker.shutdown()
+    assert result.is_err
+    sentry_sdk.flush(timeout=10)
+
+    [event] = _events(sentry_sink[1])
+    assert event["exception"]["values"][-1]["type"] == "RuntimeError"
+    assert event["tags"]["request_id"] == "req-job-1"
+    assert PLANTED_EMAIL not in b"".join(sentry_sink[1]).decode()
