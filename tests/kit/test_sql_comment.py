@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
@@ -18,6 +19,7 @@ from shipyard.kit.sql_comment import request_id_comment
 from shipyard.settings import Settings
 from tests.conftest import POSTGRES_SQL
 from tests.fixtures.lifespan import running_lifespan
+from tests.fixtures.pgbouncer import PgBouncerServer
 from tests.fixtures.servers import PostgresServer
 from tests.fixtures.tenants import create_tenant
 
@@ -50,14 +52,28 @@ def slow_log_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
         yield server
 
 
-@pytest.fixture
-async def slow_log_client(slow_log_server: PostgresServer, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on the logging cluster, authenticated as a tenant's owner."""
-    application = create_app(_settings(slow_log_server, tmp_path))
+@pytest.fixture(params=["direct", "pgbouncer"])
+async def slow_log_client(
+    slow_log_server: PostgresServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on the logging cluster, directly or through PgBouncer in transaction mode, as a tenant's owner."""
+    settings = _settings(slow_log_server, tmp_path)
+    async with AsyncExitStack() as stack:
+        if request.param == "pgbouncer":
+            bouncer = stack.enter_context(PgBouncerServer(slow_log_server, users=("shipyard_app",)))
+            settings = settings.model_copy(
+                update={"database_url": bouncer.dsn("shipyard", "shipyard_app"), "db_pgbouncer": True}
+            )
+        async for client in _client(settings):
+            yield client
+
+
+async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    application = create_app(settings)
     async with running_lifespan(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            http.headers.update((await create_tenant(application, "Acme", "acme")).headers)
+            http.headers.update((await create_tenant(application, "Acme", f"acme-{time.monotonic_ns()}")).headers)
             yield http
 
 
