@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from shipyard.audit.endpoints import router as audit_router
 from shipyard.auth.login_endpoints import router as login_router
@@ -43,6 +44,7 @@ from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
 from shipyard.kit.rate_limit import create_rate_limiter
 from shipyard.kit.request_context import RequestContextMiddleware
 from shipyard.kit.routing import MethodSemanticsMiddleware
+from shipyard.kit.sentry import configure_sentry, report_exception
 from shipyard.kit.system import router as system_router
 from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
 from shipyard.mcp.server import mount_mcp
@@ -76,11 +78,19 @@ def _database_error(_request: Request, exc: Exception) -> Response:
     raise exc
 
 
+async def _on_server_error(scope: Scope, status: int, exc: BaseException | None) -> None:
+    # The built-in error report always; Sentry too when it is configured (kit/sentry.py).
+    await record_server_error(scope["app"].state, scope, status, exc)
+    if exc is not None:
+        report_exception(exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app for `settings` (read from the environment when omitted)."""
     settings = settings or Settings()
     settings.require_production_ready()
     app_version = version("shipyard")
+    configure_sentry(settings, release=app_version)
     metrics = (
         HttpMetrics(app_version, collectors=[BackupStateCollector(state_path(settings.data_dir))])
         if settings.metrics_enabled
@@ -141,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 RequestContextMiddleware,
                 metrics=metrics,
                 access_log=settings.access_log,
-                on_server_error=lambda scope, status, exc: record_server_error(scope["app"].state, scope, status, exc),
+                on_server_error=_on_server_error,
                 # Authenticate, authorise, then validate: input refusals (413, 415, a malformed
                 # Idempotency-Key) wait for the 401 or 403 the route owes the caller.
                 gate=refuse_unauthorised,

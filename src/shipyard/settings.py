@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # `SHIPYARD_BIND="0.0.0.0:8000 0.0.0.0:9100"`) and 404 on every other: a proxy or tunnel that
     # forwards the public port cannot reach the metrics.
     metrics_listen_port: int | None = Field(default=None, ge=1, le=65535)
+    # Set: unhandled exceptions also go to this Sentry DSN, scrubbed (kit/sentry.py). Unset: only the
+    # built-in error reports (GET /api/v1/errors) and the error log.
+    sentry_dsn: SecretStr | None = None
 
     # --- MCP and operators -------------------------------------------------------
     # Host and Origin values the MCP endpoint accepts (JSON lists). Empty: the host of public_url,
@@ -141,6 +144,24 @@ class Settings(BaseSettings):
                 "SHIPYARD_BACKUP_DIR is set, so SHIPYARD_BACKUP_AGE_RECIPIENT must be the age public key"
                 " (age1..., from `age-keygen -y KEYFILE`) that backups are encrypted to"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _require_a_sentry_dsn(self) -> Settings:
+        if self.sentry_dsn is None or not self.sentry_dsn.get_secret_value():
+            self.sentry_dsn = None  # empty, as an env file's `SHIPYARD_SENTRY_DSN=` leaves it: off
+            return self
+        # Imported here: only a configured DSN pays for loading the SDK.
+        from sentry_sdk.utils import BadDsn, Dsn
+
+        try:
+            Dsn(self.sentry_dsn.get_secret_value())
+        except BadDsn:
+            # Not the value: a DSN holds the project's key.
+            raise InvalidSettingError(
+                "SHIPYARD_SENTRY_DSN is not a Sentry DSN: copy it from the project's Client Keys page"
+                " (https://KEY@HOST/PROJECT_ID), or unset it to turn Sentry off"
+            ) from None
         return self
 
     @property

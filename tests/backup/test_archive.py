@@ -247,7 +247,7 @@ def test_prune_keeps_the_newest_backups(backup_settings: Settings) -> None:
 def test_backup_on_postgresql_points_to_pgbackrest(backup_settings: Settings) -> None:
     on_postgres = backup_settings.model_copy(update={"database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
 
-    with pytest.raises(BackupError, match=r"PostgreSQL is backed up by pgBackRest"):
+    with pytest.raises(BackupError, match="PostgreSQL is backed up by pgBackRest"):
         run_backup(on_postgres, None, "test")
-    with pytest.raises(BackupError, match="backups-postgres.md"):
+    with pytest.raises(BackupError, match=r"backups-postgres\.md"):
         run_restore(on_postgres, Path("any.db.age"), "test")

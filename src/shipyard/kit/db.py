@@ -14,6 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from shipyard.kit.direct_reads import INFO_KEY, DirectReads
 from shipyard.kit.pool_metrics import WatchedPool
+from shipyard.kit.sql_comment import tag_statements_with_request_id
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, ExecutionContext
@@ -159,9 +160,12 @@ def _postgres_engine(url: str, settings: Settings) -> AsyncEngine:
     # JSONB values (customer metadata, invoice lines) are parsed by pydantic-core's parser, about six
     # times faster than `json.loads`; a page of 100 customers parses 100 of them. It refuses a lone
     # UTF-16 surrogate escape, which PostgreSQL never stores in JSONB, so SQLite keeps `json.loads`.
-    return create_async_engine(
+    engine = create_async_engine(
         url, connect_args=connect_args, json_deserializer=from_json, hide_parameters=HIDE_PARAMETERS, **kwargs
     )
+    # A slow query in PostgreSQL's log names the request that ran it (kit/sql_comment.py).
+    tag_statements_with_request_id(engine)
+    return engine
 
 
 def _autocommit_until_write(engine: AsyncEngine) -> AsyncEngine:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from importlib.metadata import version
 
 from prometheus_client import start_http_server
 
 from shipyard.kit.db import create_database
 from shipyard.kit.logging import get_logger
+from shipyard.kit.sentry import configure_sentry
 from shipyard.settings import Settings
 from shipyard.worker.runtime import running
 
@@ -18,6 +20,7 @@ log = get_logger("shipyard.worker")
 async def serve(settings: Settings, *, work: bool, schedule: bool) -> None:
     """Run jobs and/or the scheduler until the process is asked to stop."""
     settings.require_production_ready()
+    configure_sentry(settings, release=version("shipyard"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
