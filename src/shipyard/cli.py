@@ -24,6 +24,7 @@ from shipyard.kit.logging import configure_logging
 from shipyard.kit.problems import ProblemError
 from shipyard.models import ApiToken
 from shipyard.models.base import utcnow
+from shipyard.ops.secrets_cli import add_commands as add_secrets_commands
 from shipyard.ops.verify import verify_command
 from shipyard.settings import LogFormat, MissingSettingsError, Settings
 from shipyard.worker.cli import add_commands as add_worker_commands
@@ -377,3 +378,4 @@ def main() -> None:
 
 add_worker_commands(app)
 add_backup_commands(app)
+add_secrets_commands(app)

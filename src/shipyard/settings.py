@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # --- runtime ---------------------------------------------------------------
     env: Environment = Environment.DEVELOPMENT
     secret_key: SecretStr | None = None
+    # Keys that were SHIPYARD_SECRET_KEY before, comma-separated: they still decrypt stored secrets and
+    # accept CSRF tokens until `shipyard secrets rotate-key` has run (docs/operations/secrets.md).
+    secret_key_previous: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
@@ -153,6 +156,12 @@ class Settings(BaseSettings):
                 " (age1..., from `age-keygen -y KEYFILE`) that backups are encrypted to"
             )
         return self
+
+    @property
+    def previous_secret_keys(self) -> list[str]:
+        """The older keys of the ring, newest first as written."""
+        written = self.secret_key_previous.get_secret_value() if self.secret_key_previous else ""
+        return [key.strip() for key in written.split(",") if key.strip()]
 
     @property
     def is_production(self) -> bool:
