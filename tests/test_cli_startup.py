@@ -116,3 +116,18 @@ def test_version_prints_the_package_version(bare_cli: Cli) -> None:
     result = bare_cli.run("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"shipyard {version('shipyard')}"
+
+
+def test_check_config_warns_when_production_would_only_log_emails(bare_cli: Cli) -> None:
+    production = {
+        "SHIPYARD_ENV": "production",
+        "SHIPYARD_SECRET_KEY": secrets.token_urlsafe(48),
+        "SHIPYARD_PUBLIC_URL": "https://app.example.com",
+        "DATABASE_URL": "postgresql://app@db.internal/shipyard",
+    }
+    result = bare_cli.run("check-config", **production)
+    assert result.returncode == 0, result.stderr
+    assert "warning: SHIPYARD_SMTP_HOST is not set" in result.stderr
+    configured = bare_cli.run("check-config", **production, SHIPYARD_SMTP_HOST="smtp.example.com")
+    assert configured.returncode == 0, configured.stderr
+    assert "warning" not in configured.stderr

@@ -20,6 +20,7 @@ from shipyard.settings import (
     Settings,
     redact_url,
 )
+from tests.fixtures.log_capture import production_logs
 from tests.fixtures.pgbouncer import PgBouncerServer
 from tests.fixtures.servers import PostgresServer
 
@@ -297,3 +298,19 @@ def test_production_warns_when_email_would_only_be_logged(clean_env: pytest.Monk
     clean_env.setenv("SHIPYARD_ENV", "development")
     clean_env.delenv("SHIPYARD_SMTP_HOST")
     assert Settings().production_warnings() == []
+
+
+def test_create_app_in_production_warns_loudly_without_smtp(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SHIPYARD_ENV", "production")
+    clean_env.setenv("SHIPYARD_SECRET_KEY", SECRET)
+    clean_env.setenv("DATABASE_URL", "postgresql://app@127.0.0.1:1/shipyard")
+    clean_env.setenv("SHIPYARD_PUBLIC_URL", "https://app.example.com")
+    with production_logs() as logs:
+        create_app(Settings())
+    [warning] = logs.events("production_setting_warning")
+    assert warning["level"] == "warning"
+    assert "SHIPYARD_SMTP_HOST" in warning["detail"]
+    clean_env.setenv("SHIPYARD_SMTP_HOST", "smtp.example.com")
+    with production_logs() as logs:
+        create_app(Settings())
+    assert logs.events("production_setting_warning") == []

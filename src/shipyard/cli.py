@@ -122,6 +122,8 @@ def check_config() -> None:
     """Print the effective configuration with secrets redacted; exit 1 if production would refuse it."""
     settings = Settings()
     typer.echo(json.dumps(settings.redacted(), indent=2, sort_keys=True, default=str))
+    for warning in settings.production_warnings():
+        typer.echo(f"warning: {warning}", err=True)
     if settings.is_production and (missing := settings.missing_for_production()):
         raise _fail("missing required settings: " + ", ".join(missing))
 
