@@ -18,15 +18,16 @@ from tests.fixtures.tenants import Tenant
 pytestmark = pytest.mark.timeout(240)
 OLD_KEY = "Old-Zq8vN3xT1pLr6Wd0Ya5Kc2He9Ub4Mf7Gs-Jo"
 NEW_KEY = "New-Rt5yP0aQ3mXc8Vb1Nz6Lk4Jh7Gf2Ds9Aw-Eu"
+OLDEST_KEY = "Oldest-Hy4uI7oP2aS5dF8gJ1kL3zX6cV9bN0mQ"
 
 
-async def _store_endpoints(settings: Settings, tenant: Tenant, key: str, count: int) -> list[str]:
+async def _store_endpoints(settings: Settings, tenant: Tenant, key: str, count: int, first: int = 0) -> list[str]:
     box = SecretBox(key, SECRET_PURPOSE)
     database = create_database(settings)
     ids = []
     try:
         async with database.writer() as session:
-            for number in range(count):
+            for number in range(first, first + count):
                 endpoint = WebhookEndpoint(
                     organization_id=tenant.organization_id,
                     url=f"https://hooks.example.com/{number}",
@@ -78,19 +79,23 @@ async def test_rotate_key_reencrypts_everything_once_and_in_one_transaction(
     settings: Settings, tenant: Tenant, database_urls: tuple[str, str], tmp_path: Path
 ) -> None:
     ids = await _store_endpoints(settings, tenant, OLD_KEY, 3)
+    # Stored last (IDs sort by time), so a run that lacks its key fails after re-encrypting the others.
+    ids += await _store_endpoints(settings, tenant, OLDEST_KEY, 1, first=3)
     before = await _stored(settings)
     cli = Cli(cli_env(tmp_path / "pycache", tmp_path, SHIPYARD_DATABASE_URL=database_urls[0]), tmp_path)
 
-    unreadable = cli.run("secrets", "rotate-key", SHIPYARD_SECRET_KEY=NEW_KEY)
+    unreadable = cli.run("secrets", "rotate-key", SHIPYARD_SECRET_KEY=NEW_KEY, SHIPYARD_SECRET_KEY_PREVIOUS=OLD_KEY)
     assert unreadable.returncode == 1
-    assert "SHIPYARD_SECRET_KEY_PREVIOUS" in unreadable.stderr
+    assert f"SHIPYARD_SECRET_KEY_PREVIOUS: webhook endpoint {ids[3]}" in unreadable.stderr
     assert "Traceback" not in unreadable.stderr
+    assert OLD_KEY not in unreadable.stderr + unreadable.stdout
     assert await _stored(settings) == before
 
-    rotated = cli.run("secrets", "rotate-key", SHIPYARD_SECRET_KEY=NEW_KEY, SHIPYARD_SECRET_KEY_PREVIOUS=OLD_KEY)
+    ring = f"{OLD_KEY},{OLDEST_KEY}"
+    rotated = cli.run("secrets", "rotate-key", SHIPYARD_SECRET_KEY=NEW_KEY, SHIPYARD_SECRET_KEY_PREVIOUS=ring)
     assert rotated.returncode == 0, rotated.stderr
-    assert "re-encrypted 4 secrets of 3 webhook endpoints" in rotated.stdout
-    assert "webhook endpoints: 3/3" in rotated.stderr
+    assert "re-encrypted 5 secrets of 4 webhook endpoints" in rotated.stdout
+    assert "webhook endpoints: 4/4" in rotated.stderr
     new_only = SecretBox(NEW_KEY, SECRET_PURPOSE)
     after = await _stored(settings)
     for number, endpoint_id in enumerate(ids):
@@ -100,7 +105,7 @@ async def test_rotate_key_reencrypts_everything_once_and_in_one_transaction(
             assert previous is not None
             assert new_only.decrypt(previous, associated=endpoint_id) == "whsec_previous"
 
-    again = cli.run("secrets", "rotate-key", SHIPYARD_SECRET_KEY=NEW_KEY, SHIPYARD_SECRET_KEY_PREVIOUS=OLD_KEY)
+    again = cli.run("secrets", "rotate-key", SHIPYARD_SECRET_KEY=NEW_KEY, SHIPYARD_SECRET_KEY_PREVIOUS=ring)
     assert again.returncode == 0, again.stderr
-    assert "re-encrypted 0 secrets of 3 webhook endpoints" in again.stdout
+    assert "re-encrypted 0 secrets of 4 webhook endpoints" in again.stdout
     assert await _stored(settings) == after
