@@ -29,12 +29,15 @@ $(BIN)/shipyard: pyproject.toml uv.lock $(UV)
 
 install: $(BIN)/shipyard ## Create the virtualenv from the lockfile
 
-run: install ## Migrate ./var/shipyard.db and start Shipyard on http://127.0.0.1:8000
+# `make run PORT=8001` (or PORT/SHIPYARD_PORT in the environment) picks another port; `make idp` follows it.
+APP_PORT = $(or $(PORT),$(SHIPYARD_PORT),8000)
+
+run: install ## Migrate ./var/shipyard.db and start Shipyard on http://127.0.0.1:8000 (PORT=... for another)
 	$(BIN)/shipyard migrate
-	$(BIN)/shipyard serve
+	SHIPYARD_PORT=$(APP_PORT) SHIPYARD_PUBLIC_URL="$${SHIPYARD_PUBLIC_URL:-http://127.0.0.1:$(APP_PORT)}" $(BIN)/shipyard serve
 
 idp: install ## Run a local OpenID provider on http://127.0.0.1:9400 so that `make run` can sign people in
-	@bash scripts/dev-idp.sh
+	@PORT=$(APP_PORT) bash scripts/dev-idp.sh
 
 test-deps: ## Install the Debian packages the test servers need (as root)
 	@bash scripts/install-test-deps.sh

@@ -168,6 +168,7 @@ async def test_check_config_redacts_every_secret(tmp_path: Path, pycache: Path) 
             tmp_path,
             SHIPYARD_ENV="production",
             SHIPYARD_SECRET_KEY=secret_key,
+            SHIPYARD_PUBLIC_URL="https://app.example.com",
             DATABASE_URL=f"postgresql+asyncpg://shipyard_app:{password}@db.internal:5432/shipyard",
             REDIS_URL="redis://:R3disPa55@cache.internal:6379/0",
         ),
@@ -244,3 +245,32 @@ async def test_first_serve_prints_a_bootstrap_token_once(
         output = second.stop()
     assert TOKEN.search(output) is None
     assert "First run" not in output
+
+
+async def test_list_commands_print_stable_json(cli: Cli, tenant: Tenant) -> None:
+    created = cli.run("tokens", "create", "--org", "acme", "--name", "ci", "--scopes", "customers:read")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    orgs = cli.run("orgs", "list", "--json")
+    assert orgs.returncode == 0, orgs.stderr
+    [acme] = [org for org in json.loads(orgs.stdout) if org["slug"] == "acme"]
+    assert set(acme) == {"id", "slug", "name", "created_at"}
+    assert acme["id"] == tenant.organization_id
+    tokens = cli.run("tokens", "list", "--org", "acme", "--json")
+    assert tokens.returncode == 0, tokens.stderr
+    rows = json.loads(tokens.stdout)
+    [ci] = [row for row in rows if row["name"] == "ci"]
+    assert set(ci) == {
+        "id", "prefix", "name", "scopes", "state", "created_at", "expires_at", "revoked_at", "last_used_at"
+    }  # fmt: skip
+    assert ci["scopes"] == ["customers:read"]
+    assert ci["state"] == "active"
+    assert secret not in tokens.stdout
+    revoked = cli.run("tokens", "revoke", ci["id"], "--org", "acme")
+    assert revoked.returncode == 0, revoked.stderr
+    after = json.loads(cli.run("tokens", "list", "--org", "acme", "--json").stdout)
+    assert next(row for row in after if row["id"] == ci["id"])["state"] == "revoked"
+    missing = cli.run("tokens", "list", "--org", "no-such-org", "--json")
+    assert missing.returncode == 1
+    assert missing.stdout == ""
+    assert "no-such-org" in missing.stderr

@@ -12,11 +12,20 @@ from sqlalchemy import text
 
 from shipyard.app import create_app
 from shipyard.kit.db import Database, create_database
-from shipyard.settings import LogFormat, MissingSettingsError, Settings, redact_url
+from shipyard.setting_values import weak_secret_key_reason
+from shipyard.settings import (
+    InvalidSettingError,
+    LogFormat,
+    MissingSettingsError,
+    Settings,
+    redact_url,
+)
+from tests.fixtures.log_capture import production_logs
 from tests.fixtures.pgbouncer import PgBouncerServer
 from tests.fixtures.servers import PostgresServer
 
-SECRET = "k" * 48
+# High-entropy, as production requires (a repeated character is refused as too guessable).
+SECRET = "Zq8vN3xT1pLr6Wd0Ya5Kc2He9Ub4Mf7Gs-Jo_Ei"
 DB_PASSWORD = "hunter2-db-password"
 
 
@@ -31,6 +40,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_production_without_secret_key_or_database_url_names_both(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("SHIPYARD_ENV", "production")
+    clean_env.setenv("SHIPYARD_PUBLIC_URL", "https://app.example.com")
     settings = Settings()
     with pytest.raises(MissingSettingsError) as raised:
         settings.require_production_ready()
@@ -59,6 +69,7 @@ def test_production_with_secret_key_and_database_url_starts(clean_env: pytest.Mo
     clean_env.setenv("SHIPYARD_ENV", "production")
     clean_env.setenv("SHIPYARD_SECRET_KEY", SECRET)
     clean_env.setenv("DATABASE_URL", "postgresql+asyncpg://app@127.0.0.1:1/shipyard")
+    clean_env.setenv("SHIPYARD_PUBLIC_URL", "https://app.example.com")
     settings = Settings()
     settings.require_production_ready()
     assert create_app(settings).state.settings is settings
@@ -204,3 +215,102 @@ async def test_pgbouncer_mode_turns_asyncpg_statement_cache_off(database_urls: t
                 assert (await connection.execute(text(query))).scalar_one() in {1, 2}
     finally:
         await database.dispose()
+
+
+@pytest.mark.parametrize(
+    ("written", "used"),
+    [
+        ("postgresql://app:pw@db:5432/shipyard", "postgresql+asyncpg://app:pw@db:5432/shipyard"),
+        ("postgres://app:pw@db/shipyard", "postgresql+asyncpg://app:pw@db/shipyard"),
+        ("sqlite:///var/x.db", "sqlite+aiosqlite:///var/x.db"),
+        ("postgresql+asyncpg://app@db/shipyard", "postgresql+asyncpg://app@db/shipyard"),
+    ],
+)
+def test_common_database_url_forms_use_the_shipped_driver(
+    clean_env: pytest.MonkeyPatch, written: str, used: str
+) -> None:
+    clean_env.setenv("DATABASE_URL", written)
+    clean_env.setenv("SHIPYARD_MIGRATION_DATABASE_URL", written)
+    settings = Settings()
+    assert settings.effective_database_url == used
+    assert settings.effective_migration_database_url == used
+
+
+@pytest.mark.parametrize(
+    "written", ["mysql://app@db/x", "postgresql+psycopg://app:pw@db/x", "db.internal", "sqlite://"]
+)
+def test_a_database_url_shipyard_cannot_use_is_refused_by_name(clean_env: pytest.MonkeyPatch, written: str) -> None:
+    clean_env.setenv("DATABASE_URL", written)
+    with pytest.raises(InvalidSettingError, match=r"^DATABASE_URL is not a database URL") as raised:
+        Settings()
+    assert ":pw@" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("change-me-to-a-long-random-string-of-at-least-32-characters", "placeholder"),
+        ("k" * 48, "too little entropy"),
+        ("abababababababababababababababababab", "too little entropy"),
+    ],
+)
+def test_production_refuses_placeholder_and_low_entropy_keys(
+    clean_env: pytest.MonkeyPatch, key: str, reason: str
+) -> None:
+    clean_env.setenv("SHIPYARD_ENV", "production")
+    clean_env.setenv("SHIPYARD_SECRET_KEY", key)
+    clean_env.setenv("DATABASE_URL", "postgresql://app@db/shipyard")
+    clean_env.setenv("SHIPYARD_PUBLIC_URL", "https://app.example.com")
+    with pytest.raises(MissingSettingsError, match=reason) as raised:
+        Settings().require_production_ready()
+    assert raised.value.missing[0].startswith("SHIPYARD_SECRET_KEY")
+    assert key not in str(raised.value)
+
+
+def test_the_secret_key_in_env_example_is_refused() -> None:
+    example = Path(__file__).parent.parent / "deploy" / "env.example"
+    key = next(
+        line.split("=", 1)[1] for line in example.read_text().splitlines() if line.startswith("SHIPYARD_SECRET_KEY=")
+    )
+    assert weak_secret_key_reason(key) is not None
+
+
+def test_production_requires_the_public_url(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SHIPYARD_ENV", "production")
+    clean_env.setenv("SHIPYARD_SECRET_KEY", SECRET)
+    clean_env.setenv("DATABASE_URL", "postgresql://app@db/shipyard")
+    with pytest.raises(MissingSettingsError, match="SHIPYARD_PUBLIC_URL") as raised:
+        Settings().require_production_ready()
+    assert len(raised.value.missing) == 1
+
+
+def test_an_issuer_without_a_client_id_is_refused_by_name(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SHIPYARD_OIDC_ISSUER", "https://id.example.com/")
+    with pytest.raises(InvalidSettingError, match="SHIPYARD_OIDC_CLIENT_ID"):
+        Settings()
+
+
+def test_production_warns_when_email_would_only_be_logged(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SHIPYARD_ENV", "production")
+    assert any("SHIPYARD_SMTP_HOST" in warning for warning in Settings().production_warnings())
+    clean_env.setenv("SHIPYARD_SMTP_HOST", "smtp.example.com")
+    assert Settings().production_warnings() == []
+    clean_env.setenv("SHIPYARD_ENV", "development")
+    clean_env.delenv("SHIPYARD_SMTP_HOST")
+    assert Settings().production_warnings() == []
+
+
+def test_create_app_in_production_warns_loudly_without_smtp(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SHIPYARD_ENV", "production")
+    clean_env.setenv("SHIPYARD_SECRET_KEY", SECRET)
+    clean_env.setenv("DATABASE_URL", "postgresql://app@127.0.0.1:1/shipyard")
+    clean_env.setenv("SHIPYARD_PUBLIC_URL", "https://app.example.com")
+    with production_logs() as logs:
+        create_app(Settings())
+    [warning] = logs.events("production_setting_warning")
+    assert warning["level"] == "warning"
+    assert "SHIPYARD_SMTP_HOST" in warning["detail"]
+    clean_env.setenv("SHIPYARD_SMTP_HOST", "smtp.example.com")
+    with production_logs() as logs:
+        create_app(Settings())
+    assert logs.events("production_setting_warning") == []

@@ -37,6 +37,7 @@ from shipyard.kit.api import API_V1
 from shipyard.kit.body_guard import BodyGuardMiddleware
 from shipyard.kit.db import Database, create_database
 from shipyard.kit.idempotency import IdempotencyStore
+from shipyard.kit.logging import get_logger
 from shipyard.kit.metrics import HttpMetrics
 from shipyard.kit.openapi import build_openapi
 from shipyard.kit.problems import install_problem_handlers, problem_response
@@ -53,6 +54,7 @@ from shipyard.webhooks.endpoints import router as webhooks_router
 from shipyard.worker.runtime import embedded as job_runtime
 
 STATIC_DIR = Path(__file__).parent / "static"
+_log = get_logger("shipyard.app")
 
 
 # SQLSTATEs PostgreSQL uses to refuse text it cannot store (a NUL character, for one).
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app for `settings` (read from the environment when omitted)."""
     settings = settings or Settings()
     settings.require_production_ready()
+    for warning in settings.production_warnings():
+        _log.warning("production_setting_warning", detail=warning)
     app_version = version("shipyard")
     configure_sentry(settings, release=app_version)
     metrics = (

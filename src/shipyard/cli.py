@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from importlib.metadata import version
 from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.backup.cli import add_commands as add_backup_commands
+from shipyard.cli_errors import EXIT_CONFIG, explain
 from shipyard.identity import repository as identity_repository
 from shipyard.identity import service as identity_service
 from shipyard.kit.db import create_database
@@ -22,8 +25,9 @@ from shipyard.kit.problems import ProblemError
 from shipyard.models import ApiToken
 from shipyard.models.base import utcnow
 from shipyard.ops.backups_pg_cli import ops_app
+from shipyard.ops.secrets_cli import add_commands as add_secrets_commands
 from shipyard.ops.verify import verify_command
-from shipyard.settings import InvalidSettingError, LogFormat, MissingSettingsError, Settings
+from shipyard.settings import LogFormat, MissingSettingsError, Settings
 from shipyard.worker.cli import add_commands as add_worker_commands
 
 # Tracebacks never show local variables: those hold settings, URLs with passwords and token secrets.
@@ -38,13 +42,33 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(ops_app, name="ops")
 
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"shipyard {version('shipyard')}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Shipyard: a production-grade, secure, AI-friendly SaaS platform."""
+
+
 T = TypeVar("T")
 _DURATION = re.compile(r"^(\d+)([dhm])$")
 
 
-def _settings() -> Settings:
+def _settings(*, logs_on_stdout: bool = False) -> Settings:
     settings = Settings()
-    configure_logging(json_lines=settings.log_format is LogFormat.JSON, level=settings.log_level)
+    # stdout carries a command's result (`--json` output, a token's secret): its logs go to stderr.
+    # Only the server logs to stdout, where its process manager collects them.
+    stream = sys.stdout if logs_on_stdout else sys.stderr
+    configure_logging(json_lines=settings.log_format is LogFormat.JSON, level=settings.log_level, stream=stream)
     return settings
 
 
@@ -100,6 +124,8 @@ def check_config() -> None:
     """Print the effective configuration with secrets redacted; exit 1 if production would refuse it."""
     settings = Settings()
     typer.echo(json.dumps(settings.redacted(), indent=2, sort_keys=True, default=str))
+    for warning in settings.production_warnings():
+        typer.echo(f"warning: {warning}", err=True)
     if settings.is_production and (missing := settings.missing_for_production()):
         raise _fail("missing required settings: " + ", ".join(missing))
 
@@ -138,25 +164,39 @@ def _base_url(settings: Settings, host: str, port: int) -> str:
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
+def _ping_database(settings: Settings) -> None:
+    async def ping() -> None:
+        database = create_database(settings)
+        try:
+            await database.ping(timeout_s=settings.db_pool_timeout_s)
+        finally:
+            await database.dispose()
+
+    asyncio.run(ping())
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default from settings).")] = None,
 ) -> None:
     """Run Shipyard in one process (uvicorn). Production runs it under gunicorn; see deploy/."""
-    settings = _settings()
+    settings = _settings(logs_on_stdout=True)
     try:
         settings.require_production_ready()
     except MissingSettingsError as exc:
         raise _fail(str(exc)) from None
     host = host or settings.host
     port = port or settings.port
-    if not settings.is_production:
-        if settings.is_sqlite:
-            # The embedded default needs no separate step: `shipyard serve` on a fresh clone just works.
-            from shipyard.kit.migrate import upgrade
+    if settings.is_production:
+        # Fail here, in one line, rather than in the lifespan of a server that already said it started.
+        _ping_database(settings)
+    elif settings.is_sqlite:
+        # The embedded default needs no separate step: `shipyard serve` on a fresh clone just works.
+        from shipyard.kit.migrate import upgrade
 
-            upgrade(settings)
+        upgrade(settings)
+    if not settings.is_production:
         created = _in_transaction(settings, identity_service.bootstrap)
         if created is not None:
             _print_bootstrap(_base_url(settings, host, port), created.issued.secret)
@@ -201,11 +241,26 @@ def orgs_create(
     typer.echo(f"created organisation {_in_transaction(settings, work)}")
 
 
+AS_JSON = typer.Option("--json", help="Print a JSON array with stable field names (docs/cli.md).")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 @orgs_app.command("list")
-def orgs_list() -> None:
-    """List organisations."""
+def orgs_list(as_json: Annotated[bool, AS_JSON] = False) -> None:
+    """List organisations (slug, id and name per line, or --json)."""
     settings = _settings()
-    for organization in _in_transaction(settings, identity_repository.list_organizations):
+    organizations = _in_transaction(settings, identity_repository.list_organizations)
+    if as_json:
+        rows = [
+            {"id": org.id, "slug": org.slug, "name": org.name, "created_at": _iso(org.created_at)}
+            for org in organizations
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for organization in organizations:
         typer.echo(f"{organization.slug}\t{organization.id}\t{organization.name}")
 
 
@@ -249,20 +304,43 @@ def _status(token: ApiToken) -> str:
     return ("expired " if token.expires_at <= utcnow() else "expires ") + token.expires_at.isoformat()
 
 
+def _token_row(token: ApiToken) -> dict[str, object]:
+    state = (
+        "revoked" if token.revoked_at else "expired" if token.expires_at and token.expires_at <= utcnow() else "active"
+    )
+    return {
+        "id": token.id,
+        "prefix": token.display_prefix,
+        "name": token.name,
+        "scopes": list(token.scopes),
+        "state": state,
+        "created_at": _iso(token.created_at),
+        "expires_at": _iso(token.expires_at),
+        "revoked_at": _iso(token.revoked_at),
+        "last_used_at": _iso(token.last_used_at),
+    }
+
+
 @tokens_app.command("list")
-def tokens_list(org: Annotated[str, typer.Option(help="Organisation slug.")]) -> None:
-    """List an organisation's tokens (never their secrets)."""
+def tokens_list(
+    org: Annotated[str, typer.Option(help="Organisation slug.")],
+    as_json: Annotated[bool, AS_JSON] = False,
+) -> None:
+    """List an organisation's tokens (never their secrets), one per line or --json."""
     settings = _settings()
 
-    async def work(session: AsyncSession) -> list[str]:
+    async def work(session: AsyncSession) -> list[ApiToken]:
         organization = await identity_repository.get_organization_by_slug(session, org)
         if organization is None:
             raise _fail(f"no organisation with slug {org!r}")
-        tokens = await identity_repository.list_tokens_by_org(session, organization.id)
-        return [f"{t.id}\t{t.display_prefix}…\t{t.name}\t{','.join(t.scopes)}\t{_status(t)}" for t in tokens]
+        return list(await identity_repository.list_tokens_by_org(session, organization.id))
 
-    for line in _in_transaction(settings, work):
-        typer.echo(line)
+    tokens = _in_transaction(settings, work)
+    if as_json:
+        typer.echo(json.dumps([_token_row(token) for token in tokens], indent=2))
+        return
+    for t in tokens:
+        typer.echo(f"{t.id}\t{t.display_prefix}…\t{t.name}\t{','.join(t.scopes)}\t{_status(t)}")
 
 
 @tokens_app.command("revoke")
@@ -300,10 +378,17 @@ def main() -> None:
     """Entry point of the `shipyard` console script."""
     try:
         app()
-    except (MissingSettingsError, InvalidSettingError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    except Exception as exc:
+        command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+        line = explain(exc, command)
+        if line is None:
+            raise
+        # The traceback stays available to whoever turns on DEBUG; the operator reads one line.
+        logging.getLogger("shipyard.cli").debug("start-up failed", exc_info=exc)
+        typer.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_CONFIG)
 
 
 add_worker_commands(app)
 add_backup_commands(app)
+add_secrets_commands(app)

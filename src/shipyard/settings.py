@@ -7,8 +7,27 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shipyard.setting_values import (
+    SECRET_KEY_RECIPE,
+    InvalidSettingError,
+    normalize_database_url,
+    redact_url,
+    weak_secret_key_reason,
+)
+
+# InvalidSettingError and redact_url live in setting_values; callers keep importing them from here.
+__all__ = [
+    "DEFAULT_SQLITE_PATH",
+    "Environment",
+    "InvalidSettingError",
+    "LogFormat",
+    "MissingSettingsError",
+    "Settings",
+    "redact_url",
+]
 
 DEFAULT_SQLITE_PATH = Path("var/shipyard.db")
 
@@ -38,10 +57,6 @@ class MissingSettingsError(RuntimeError):
         )
 
 
-class InvalidSettingError(RuntimeError):
-    """A setting has a value Shipyard cannot run with; the message names it and the fix."""
-
-
 # Bech32: "age1" and 58 characters of its alphabet (no 1, b, i, o).
 _AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
 
@@ -54,6 +69,9 @@ class Settings(BaseSettings):
     # --- runtime ---------------------------------------------------------------
     env: Environment = Environment.DEVELOPMENT
     secret_key: SecretStr | None = None
+    # Keys that were SHIPYARD_SECRET_KEY before, comma-separated: they still decrypt stored secrets and
+    # accept CSRF tokens until `shipyard secrets rotate-key` has run (docs/operations/secrets.md).
+    secret_key_previous: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # `shipyard serve` bounds each connection itself (kit/server_limits.py), because people run it
@@ -130,6 +148,14 @@ class Settings(BaseSettings):
     # Slug of the operators' organisation: its members with errors:read see every org's errors.
     operator_org: str | None = None
 
+    @field_validator("database_url", "migration_database_url")
+    @classmethod
+    def _use_the_shipped_driver(cls, url: str | None, info: ValidationInfo) -> str | None:
+        if not url:
+            return None
+        name = "DATABASE_URL" if info.field_name == "database_url" else "SHIPYARD_MIGRATION_DATABASE_URL"
+        return normalize_database_url(url, setting=name)
+
     @model_validator(mode="after")
     def _default_log_format(self) -> Settings:
         if self.log_format is None:
@@ -165,6 +191,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def previous_secret_keys(self) -> list[str]:
+        """The older keys of the ring, newest first as written."""
+        written = self.secret_key_previous.get_secret_value() if self.secret_key_previous else ""
+        return [key.strip() for key in written.split(",") if key.strip()]
+
+    @property
     def is_production(self) -> bool:
         """True when the strict production guards apply."""
         return self.env is Environment.PRODUCTION
@@ -197,8 +229,14 @@ class Settings(BaseSettings):
             missing.append("SHIPYARD_SECRET_KEY")
         elif len(self.secret_key.get_secret_value()) < 32:  # noqa: PLR2004 - 256 bits of hex/base64 is the floor
             missing.append("SHIPYARD_SECRET_KEY (must be at least 32 characters)")
+        elif problem := weak_secret_key_reason(self.secret_key.get_secret_value()):
+            missing.append(f"SHIPYARD_SECRET_KEY ({problem}; generate one with {SECRET_KEY_RECIPE})")
         if not self.database_url:
             missing.append("DATABASE_URL (or SHIPYARD_DATABASE_URL)")
+        if "public_url" not in self.model_fields_set:
+            missing.append(
+                "SHIPYARD_PUBLIC_URL (the https:// address users reach; sign-in, MCP and CSRF checks use it)"
+            )
         if self.oidc_enabled:
             if self.oidc_client_secret is None or not self.oidc_client_secret.get_secret_value():
                 missing.append("SHIPYARD_OIDC_CLIENT_SECRET")
@@ -321,6 +359,27 @@ class Settings(BaseSettings):
         return [(slug.strip(), label.strip()) for slug, label in buttons] or [(None, "Sign in")]
 
     @model_validator(mode="after")
+    def _require_oidc_client_id(self) -> Settings:
+        # An issuer without a client id used to turn sign-in off without a word: refuse it everywhere.
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise InvalidSettingError(
+                "SHIPYARD_OIDC_ISSUER is set but SHIPYARD_OIDC_CLIENT_ID is not: set the client id registered"
+                " at the provider, or unset SHIPYARD_OIDC_ISSUER to run with API tokens only"
+            )
+        return self
+
+    def production_warnings(self) -> list[str]:
+        """What production would do quietly that an operator must hear about at start."""
+        if self.is_production and not self.smtp_host:
+            return [
+                (
+                    "SHIPYARD_SMTP_HOST is not set: emails (invitations, invoices) are only written to the log,"
+                    " never sent; set SHIPYARD_SMTP_HOST, _PORT, _USER, _PASSWORD and SHIPYARD_EMAIL_FROM"
+                )
+            ]
+        return []
+
+    @model_validator(mode="after")
     def _refuse_test_only_webhook_settings(self) -> Settings:
         # A RuntimeError passes through pydantic unwrapped, so the CLI prints it like any missing setting.
         if self.is_production and self.webhook_allowed_networks:
@@ -336,23 +395,3 @@ class Settings(BaseSettings):
     def jobs_run_embedded(self) -> bool:
         """Whether `serve` runs a worker and the scheduler in its own process."""
         return self.redis_url is None if self.jobs_embedded is None else self.jobs_embedded
-
-
-# Query parameters that carry a credential (libpq and asyncpg accept `?password=`).
-_SECRET_QUERY_PARAM = re.compile(
-    r"([?&](?:password|passwd|pwd|sslpassword|secret|token|api_?key)=)[^&#]*", re.IGNORECASE
-)
-
-
-def redact_url(url: str) -> str:
-    """Mask the password in a URL such as `postgresql://user:pw@host/db` (or `...?password=pw`)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    # The authority ends at the query: an `@` after `?` (say, in an application name) is no credential.
-    head, query_sep, query = rest.partition("?")
-    if "@" in head:
-        credentials, _, location = head.rpartition("@")
-        user, has_password, _ = credentials.partition(":")
-        head = f"{user}{':***' if has_password else ''}@{location}"
-    return _SECRET_QUERY_PARAM.sub(r"\1***", f"{scheme}://{head}{query_sep}{query}")

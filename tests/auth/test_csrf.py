@@ -136,3 +136,14 @@ def test_the_token_is_bound_to_the_session_and_the_secret_key() -> None:
     assert not token_matches(token, "ses_a", two)
     assert not token_matches("", "ses_a", one)
     assert not token_matches("\u00e9t\u00e9", "ses_a", one)
+
+
+def test_a_token_made_with_a_previous_key_is_accepted_during_a_rotation() -> None:
+    old = Settings.model_validate({"env": "test", "secret_key": "k" * 32})
+    rotated = Settings.model_validate({"env": "test", "secret_key": "j" * 32, "secret_key_previous": "k" * 32})
+    after = Settings.model_validate({"env": "test", "secret_key": "j" * 32})
+    token = csrf_token("ses_a", old)
+    assert token_matches(token, "ses_a", rotated)
+    assert not token_matches(token, "ses_b", rotated)
+    assert csrf_token("ses_a", rotated) == csrf_token("ses_a", after)
+    assert not token_matches(token, "ses_a", after)

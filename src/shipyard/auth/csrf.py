@@ -37,25 +37,35 @@ _PURPOSE = b"shipyard/session-csrf/v1"
 _PROCESS_KEY = secrets.token_bytes(32)
 
 
-def _key(settings: Settings) -> bytes:
-    secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+def _mac_key(secret: str) -> bytes:
     if not secret:
         return _PROCESS_KEY
     # A key of its own, so the CSRF MAC reveals nothing about keys derived for other purposes.
     return hmac.new(secret.encode(), _PURPOSE, hashlib.sha256).digest()
 
 
-def csrf_token(session_id: str, settings: Settings) -> str:
-    """The CSRF token of a session (stable for the session's life)."""
-    mac = hmac.new(_key(settings), session_id.encode(), hashlib.sha256).digest()
+def _key(settings: Settings) -> bytes:
+    return _mac_key(settings.secret_key.get_secret_value() if settings.secret_key else "")
+
+
+def _token(key: bytes, session_id: str) -> str:
+    mac = hmac.new(key, session_id.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def csrf_token(session_id: str, settings: Settings) -> str:
+    """The CSRF token of a session (stable for the session's life), under the current secret key."""
+    return _token(_key(settings), session_id)
 
 
 def token_matches(presented: str | None, session_id: str, settings: Settings) -> bool:
     """Constant-time comparison of a presented token with the session's."""
     if not presented:
         return False
-    return hmac.compare_digest(presented.encode(), csrf_token(session_id, settings).encode())
+    # Pages rendered before a key rotation carry a token made with a previous key of the ring.
+    keys = [_key(settings), *(_mac_key(previous) for previous in settings.previous_secret_keys)]
+    matches = [hmac.compare_digest(presented.encode(), _token(key, session_id).encode()) for key in keys]
+    return any(matches)
 
 
 def origin_of(url: str) -> str | None:

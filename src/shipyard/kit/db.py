@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from pydantic_core import from_json
 from sqlalchemy import Select, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from shipyard.kit.direct_reads import INFO_KEY, DirectReads
 from shipyard.kit.pool_metrics import WatchedPool
 from shipyard.kit.sql_comment import tag_statements_with_request_id
+from shipyard.settings import InvalidSettingError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, ExecutionContext
@@ -67,11 +70,20 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
 
+def require_sqlite_directory(url: str) -> None:
+    """Refuse, in one line, an SQLite file whose directory is missing (SQLite only says "unable to open")."""
+    database = make_url(url).database
+    if database and database != ":memory:" and not (folder := Path(database).parent).is_dir():
+        msg = f"DATABASE_URL: the SQLite database's directory {folder} does not exist; create it or fix DATABASE_URL"
+        raise InvalidSettingError(msg)
+
+
 def create_database(settings: Settings, *, url: str | None = None) -> Database:
     """Build engines for the configured URL (or `url`, e.g. the migration role's)."""
     url = url or settings.effective_database_url
     direct_reads: DirectReads | None = None
     if url.startswith("sqlite"):
+        require_sqlite_directory(url)
         engine = _sqlite_engine(url, settings, begin="BEGIN")
         write_engine = _sqlite_engine(url, settings, begin="BEGIN IMMEDIATE")
         request_engine = engine

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from shipyard.kit.db import require_sqlite_directory
 from shipyard.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -26,4 +27,5 @@ def upgrade(settings: Settings, revision: str = "head", *, url: str | None = Non
     """Migrate the database to `revision`."""
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        require_sqlite_directory(url or settings.effective_migration_database_url)
     command.upgrade(alembic_config(settings, url=url), revision)

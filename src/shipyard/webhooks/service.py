@@ -44,7 +44,7 @@ class WebhookConfig:
             guard=Guard(
                 require_https=settings.webhooks_require_https, allowed_networks=settings.webhook_allowed_networks
             ),
-            box=SecretBox(secret_key, SECRET_PURPOSE),
+            box=SecretBox(secret_key, SECRET_PURPOSE, previous_keys=settings.previous_secret_keys),
             rotation_grace=timedelta(seconds=settings.webhook_secret_rotation_grace_s),
         )
 
