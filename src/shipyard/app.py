@@ -30,6 +30,7 @@ from shipyard.events.endpoints import router as events_router
 from shipyard.identity.auth import principal_key
 from shipyard.identity.authenticator import TokenAuthenticator
 from shipyard.identity.endpoints import router as identity_router
+from shipyard.identity.rate_limit import ApiRateLimitMiddleware, ApiRatePolicy
 from shipyard.invoices.endpoints import router as invoices_router
 from shipyard.invoices.send_endpoint import router as invoice_send_router
 from shipyard.kit.api import API_V1
@@ -139,6 +140,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics=metrics,
                 access_log=settings.access_log,
                 on_server_error=lambda scope, status, exc: record_server_error(scope["app"].state, scope, status, exc),
+            ),
+            # After the request context (it needs the client address), before anything costly.
+            Middleware(
+                ApiRateLimitMiddleware,
+                reads=ApiRatePolicy("reads", settings.api_rate_limit_reads, settings.api_rate_limit_window_s),
+                writes=ApiRatePolicy("writes", settings.api_rate_limit_writes, settings.api_rate_limit_window_s),
             ),
             Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, json_prefixes=(API_V1,)),
             Middleware(

@@ -263,6 +263,12 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = True
     # Requests per minute per client IP on the login start and the callback.
     auth_rate_limit_per_minute: int = 5
+    # --- API rate limits (docs/api/rate-limits.md) -------------------------------------
+    # Calls per window on /api/v1 per token (per user for a browser session, per client address
+    # when unauthenticated): reads are GET/HEAD/OPTIONS, writes everything else. 0 switches one off.
+    api_rate_limit_reads: int = 1200
+    api_rate_limit_writes: int = 300
+    api_rate_limit_window_s: float = 60.0
 
     @property
     def oidc_enabled(self) -> bool:
