@@ -122,3 +122,21 @@ async def test_unauthenticated_calls_count_per_address(http: httpx.AsyncClient, 
     assert [response.status_code for response in anonymous] == [401] * READS + [429]
     assert bad_token.status_code == 429  # a failed credential counts against the address too
     assert with_token.status_code == 200
+
+
+async def test_with_redis_every_process_shares_one_count(settings: Settings, redis_server: RedisServer) -> None:
+    flusher = Redis.from_url(redis_server.url(1))
+    await flusher.flushdb()
+    await flusher.aclose()
+    shared = settings.model_copy(
+        update={"api_rate_limit_reads": READS, "api_rate_limit_window_s": 60.0, "redis_url": redis_server.url(0)}
+    )
+    first, second = create_app(shared), create_app(shared)
+    async with running_lifespan(first), running_lifespan(second):
+        acme = await create_tenant(first, "Acme", "acme")
+        statuses = []
+        for index in range(READS + 1):
+            app = (first, second)[index % 2]  # two web processes behind one proxy, taking turns
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+                statuses.append((await http.get(CUSTOMERS, headers=acme.headers)).status_code)
+    assert statuses == [200] * READS + [429]
