@@ -84,6 +84,9 @@ def _base_settings(tmp_path: Path, **overrides: object) -> Settings:
         "token_last_used_resolution_s": 0,
         # Tests that exercise jobs start them themselves (tests/fixtures/jobs.py, workers.py).
         "jobs_embedded": False,
+        # Generous API quotas, so no test trips them unless it sets its own (tests/identity/test_rate_limit.py).
+        "api_rate_limit_reads": 100_000,
+        "api_rate_limit_writes": 100_000,
     }
     values.update(overrides)
     return Settings.model_validate(values)

@@ -176,6 +176,16 @@ def kit_importing_domains(modules: Modules) -> list[str]:
     ]
 
 
+def legacy_httpx_imports(modules: Modules) -> list[str]:
+    """The application's HTTP client is httpx2, which the MCP SDK needs anyway (decision 0033)."""
+    return [
+        f"{path}: {module}"
+        for path, tree in modules.items()
+        for module, _ in _imports(tree)
+        if module.split(".")[0] == "httpx"
+    ]
+
+
 RULES = [
     commits_outside_the_boundary,
     base_http_middleware,
@@ -184,6 +194,7 @@ RULES = [
     repositories_reaching_up,
     services_knowing_http,
     kit_importing_domains,
+    legacy_httpx_imports,
 ]
 
 
@@ -215,6 +226,7 @@ VIOLATIONS = {
     repositories_reaching_up: ("orders/repository.py", "from shipyard.orders import service\n"),
     services_knowing_http: ("orders/service.py", "from fastapi import Request\n"),
     kit_importing_domains: ("kit/helpers.py", "from shipyard.customers.service import get\n"),
+    legacy_httpx_imports: ("webhooks/delivery.py", "import httpx\n"),
 }
 
 

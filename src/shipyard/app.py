@@ -31,6 +31,7 @@ from shipyard.events.endpoints import router as events_router
 from shipyard.identity.auth import principal_key, refuse_unauthorised
 from shipyard.identity.authenticator import TokenAuthenticator
 from shipyard.identity.endpoints import router as identity_router
+from shipyard.identity.rate_limit import ApiRateLimitMiddleware, ApiRatePolicy
 from shipyard.invoices.endpoints import router as invoices_router
 from shipyard.invoices.send_endpoint import router as invoice_send_router
 from shipyard.kit.api import API_V1
@@ -159,6 +160,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # Authenticate, authorise, then validate: input refusals (413, 415, a malformed
                 # Idempotency-Key) wait for the 401 or 403 the route owes the caller.
                 gate=refuse_unauthorised,
+            ),
+            # After the request context (it needs the client address), before anything costly.
+            Middleware(
+                ApiRateLimitMiddleware,
+                reads=ApiRatePolicy("reads", settings.api_rate_limit_reads, settings.api_rate_limit_window_s),
+                writes=ApiRatePolicy("writes", settings.api_rate_limit_writes, settings.api_rate_limit_window_s),
             ),
             Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, json_prefixes=(API_V1,)),
             Middleware(

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 
 class InvalidSettingError(RuntimeError):
@@ -81,3 +85,21 @@ def redact_url(url: str) -> str:
         user, has_password, _ = credentials.partition(":")
         head = f"{user}{':***' if has_password else ''}@{location}"
     return _SECRET_QUERY_PARAM.sub(r"\1***", f"{scheme}://{head}{query_sep}{query}")
+
+
+def checked_sentry_dsn(dsn: SecretStr | None) -> SecretStr | None:
+    """The DSN if Sentry is on; None when unset or empty (an env file's `SHIPYARD_SENTRY_DSN=` means off)."""
+    if dsn is None or not dsn.get_secret_value():
+        return None
+    # Imported here: only a configured DSN pays for loading the SDK.
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        Dsn(dsn.get_secret_value())
+    except BadDsn:
+        # Not the value: a DSN holds the project's key.
+        raise InvalidSettingError(
+            "SHIPYARD_SENTRY_DSN is not a Sentry DSN: copy it from the project's Client Keys page"
+            " (https://KEY@HOST/PROJECT_ID), or unset it to turn Sentry off"
+        ) from None
+    return dsn

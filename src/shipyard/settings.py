@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shipyard.setting_values import (
     SECRET_KEY_RECIPE,
     InvalidSettingError,
+    checked_sentry_dsn,
     normalize_database_url,
     redact_url,
     weak_secret_key_reason,
@@ -174,20 +175,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _require_a_sentry_dsn(self) -> Settings:
-        if self.sentry_dsn is None or not self.sentry_dsn.get_secret_value():
-            self.sentry_dsn = None  # empty, as an env file's `SHIPYARD_SENTRY_DSN=` leaves it: off
-            return self
-        # Imported here: only a configured DSN pays for loading the SDK.
-        from sentry_sdk.utils import BadDsn, Dsn
-
-        try:
-            Dsn(self.sentry_dsn.get_secret_value())
-        except BadDsn:
-            # Not the value: a DSN holds the project's key.
-            raise InvalidSettingError(
-                "SHIPYARD_SENTRY_DSN is not a Sentry DSN: copy it from the project's Client Keys page"
-                " (https://KEY@HOST/PROJECT_ID), or unset it to turn Sentry off"
-            ) from None
+        self.sentry_dsn = checked_sentry_dsn(self.sentry_dsn)
         return self
 
     @property
@@ -336,6 +324,12 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = True
     # Requests per minute per client IP on the login start and the callback.
     auth_rate_limit_per_minute: int = 5
+    # --- API rate limits (docs/api/rate-limits.md) -------------------------------------
+    # Calls per window on /api/v1 per token (per user for a browser session, per client address
+    # when unauthenticated): reads are GET/HEAD/OPTIONS, writes everything else. 0 switches one off.
+    api_rate_limit_reads: int = 1200
+    api_rate_limit_writes: int = 300
+    api_rate_limit_window_s: float = 60.0
 
     @property
     def oidc_enabled(self) -> bool:

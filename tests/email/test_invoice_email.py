@@ -214,3 +214,34 @@ async def test_a_backlog_larger_than_a_batch_is_reminded_in_full_batch_by_batch(
     async with app.state.database.reader() as session:
         kinds = list(await session.scalars(select(EmailMessage.kind)))
     assert kinds == ["invoice_reminder"] * 5
+
+
+async def test_a_customer_name_and_memo_holding_html_are_escaped_in_the_html_part_only(
+    mailing: tuple[FastAPI, httpx.AsyncClient, Tenant], smtp: SmtpSink
+) -> None:
+    _app, client, tenant = mailing
+    name = '<script>alert("x")</script> & Co'
+    memo = "<img src=x onerror=alert(1)>"
+    customer = await client.post(
+        "/api/v1/customers", json={"name": name, "email": "ada@example.com"}, headers=tenant.headers
+    )
+    base = f"/api/v1/customers/{customer.json()['id']}/invoices"
+    invoice = await client.post(
+        base, json={"currency": "EUR", "line_items": LINES, "memo": memo}, headers=tenant.headers
+    )
+    path = f"{base}/{invoice.json()['id']}"
+    assert (await client.post(f"{path}/finalize", headers=tenant.headers)).status_code == 200
+    assert (await client.post(f"{path}/send", headers=tenant.headers)).status_code == 202
+
+    [message] = await wait_for_messages(smtp, 1)
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None
+    assert html is not None
+    assert f"Hello {name}," in text.get_content()  # the plain part shows the name as typed
+    assert memo in text.get_content()
+    html_content = html.get_content()
+    assert "<script" not in html_content
+    assert "<img" not in html_content
+    assert "Hello &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co," in html_content
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html_content

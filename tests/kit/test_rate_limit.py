@@ -73,6 +73,17 @@ async def test_five_hits_are_allowed_then_the_sixth_is_refused_with_a_retry_afte
     assert refused.limit == 5
 
 
+async def test_each_answer_says_when_the_oldest_counted_hit_gives_its_unit_back(limiter: RateLimiter) -> None:
+    key = "api_reads:token:tok_reset"
+    first = await limiter.hit(key, limit=2, window_s=10)
+    await asyncio.sleep(1.2)
+    second = await limiter.hit(key, limit=2, window_s=10)
+    refused = await limiter.hit(key, limit=2, window_s=10)
+    assert first.reset_s == 10  # the first hit leaves the window 10 s after it was counted
+    assert second.reset_s == 9  # 8.8 s left on the oldest hit, rounded up
+    assert refused.reset_s == refused.retry_after_s == 9
+
+
 async def test_each_client_address_has_its_own_count(limiter: RateLimiter) -> None:
     for _ in range(5):
         await limiter.hit(rate_limit_key("auth_login", "203.0.113.7"), limit=5, window_s=60)

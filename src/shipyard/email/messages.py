@@ -1,14 +1,37 @@
-"""The emails Shipyard writes: each has a plain-text part and an HTML part."""
+"""The emails Shipyard writes: each has a plain-text part and an HTML part, from Jinja2 templates.
+
+The templates live in `email/templates/`, one `<kind>.txt` and one `<kind>.html` per email. HTML
+templates autoescape every value (a customer named `<script>` arrives as text); text templates do
+not, so the plain part shows names as they were typed. Undefined variables fail loudly.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
 from email.utils import make_msgid
-from html import escape
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from shipyard.mcp.money import format_minor as money
 from shipyard.models import Customer, EmailMessage, Invoice
+
+templates = Environment(
+    loader=PackageLoader("shipyard", "email/templates"),
+    # Only the HTML templates escape; escaping the text part would show `&lt;` to the reader.
+    autoescape=select_autoescape(enabled_extensions=("html",), default=False, default_for_string=False),
+    undefined=StrictUndefined,
+    # Block tags on their own line leave no blank line behind, so the text part reads as written.
+    trim_blocks=True,
+    lstrip_blocks=True,
+    auto_reload=False,
+)
+
+
+def render_parts(kind: str, **values: Any) -> tuple[str, str]:  # noqa: ANN401 - template values are arbitrary
+    """(text, html) of the email `kind`, from `<kind>.txt` and `<kind>.html`."""
+    return templates.get_template(f"{kind}.txt").render(values), templates.get_template(f"{kind}.html").render(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,25 +60,14 @@ def invoice_email(invoice: Invoice, customer: Customer, *, reminder: bool = Fals
     total = money(invoice.total, invoice.currency)
     due = invoice.due_date.isoformat() if invoice.due_date else "on receipt"
     heading = f"Reminder: invoice {invoice.number} is overdue" if reminder else f"Invoice {invoice.number}"
-    lines = _lines(invoice)
-    text = "\n".join(
-        [
-            f"Hello {customer.name},",
-            "",
-            f"{heading}: {total}, due {due}.",
-            "",
-            *[f"  {label}: {amount}" for label, amount in lines],
-            "",
-            f"Total: {total}",
-            *([invoice.memo] if invoice.memo else []),
-        ]
-    )
-    rows = "".join(f"<tr><td>{escape(label)}</td><td>{escape(amount)}</td></tr>" for label, amount in lines)
-    html = (
-        f"<html><body><p>Hello {escape(customer.name)},</p>"
-        f"<h1>{escape(heading)}</h1><p>Due {escape(due)}.</p>"
-        f"<table>{rows}<tr><th>Total</th><th>{escape(total)}</th></tr></table>"
-        f"{f'<p>{escape(invoice.memo)}</p>' if invoice.memo else ''}</body></html>"
+    text, html = render_parts(
+        "invoice",
+        customer_name=customer.name,
+        heading=heading,
+        total=total,
+        due=due,
+        lines=_lines(invoice),
+        memo=invoice.memo,
     )
     kind = "invoice_reminder" if reminder else "invoice"
     return Draft(kind=kind, to=customer.email, subject=heading, text=text, html=html)
@@ -67,15 +79,7 @@ def endpoint_disabled_email(to: str, url: str, reason: str) -> Draft:
         "gone": "answered 410 Gone",
         "blocked": "now resolves to an address Shipyard may not call (a private or non-public network)",
     }.get(reason, "kept failing until every retry was used")
-    text = (
-        f"Your webhook endpoint {url} {why}, so Shipyard disabled it.\n\n"
-        "Fix the receiver, enable the endpoint again, and redeliver the failed deliveries from the delivery log."
-    )
-    html = (
-        f"<html><body><p>Your webhook endpoint <code>{escape(url)}</code> {escape(why)}, so Shipyard disabled it.</p>"
-        "<p>Fix the receiver, enable the endpoint again, and redeliver the failed deliveries from the delivery log."
-        "</p></body></html>"
-    )
+    text, html = render_parts("webhook_disabled", url=url, why=why)
     return Draft(kind="webhook_disabled", to=to, subject="A webhook endpoint was disabled", text=text, html=html)
 
 

@@ -52,6 +52,9 @@ class RateLimitResult:
     remaining: int
     # Whole seconds until a hit would be allowed again: 0 when allowed, at least 1 when refused.
     retry_after_s: int
+    # Whole seconds until the oldest counted hit leaves the window and gives one unit back (the
+    # `t` of the RateLimit header); equal to retry_after_s when refused.
+    reset_s: int = 0
 
 
 class RateLimiter(Protocol):
@@ -101,12 +104,14 @@ def rate_limit_key(bucket: str, ip: str | None) -> str:
     return f"{bucket}:{client_key(ip)}"
 
 
-def _allowed(limit: int, remaining: int) -> RateLimitResult:
-    return RateLimitResult(allowed=True, limit=limit, remaining=max(0, remaining), retry_after_s=0)
+def _allowed(limit: int, remaining: int, reset_in_s: float) -> RateLimitResult:
+    reset_s = max(1, math.ceil(reset_in_s))
+    return RateLimitResult(allowed=True, limit=limit, remaining=max(0, remaining), retry_after_s=0, reset_s=reset_s)
 
 
 def _refused(limit: int, wait_s: float) -> RateLimitResult:
-    return RateLimitResult(allowed=False, limit=limit, remaining=0, retry_after_s=max(1, math.ceil(wait_s)))
+    wait = max(1, math.ceil(wait_s))
+    return RateLimitResult(allowed=False, limit=limit, remaining=0, retry_after_s=wait, reset_s=wait)
 
 
 class InProcessRateLimiter:
@@ -154,7 +159,7 @@ class InProcessRateLimiter:
         hits.append(now)
         while len(self._logs) > self._max_keys:
             self._logs.popitem(last=False)
-        return _allowed(limit, limit - len(hits))
+        return _allowed(limit, limit - len(hits), hits[0] + window_s - now)
 
     def sweep(self, now: float | None = None) -> None:
         """Forget every key whose most recent hit has left its window."""
@@ -169,6 +174,7 @@ class InProcessRateLimiter:
 
 
 # KEYS[1]: the log (a sorted set of hit times in ms). ARGV: limit, window in ms, a unique member.
+# Returns {allowed, hits counted, ms until the oldest counted hit leaves the window}.
 # The server's clock (TIME) is the one clock every app process shares. The whole script is atomic.
 _SLIDING_LOG = """
 local now_parts = redis.call('TIME')
@@ -180,7 +186,8 @@ local count = redis.call('ZCARD', KEYS[1])
 if count < limit then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], window)
-  return {1, count + 1, 0}
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {1, count + 1, tonumber(first[2]) + window - now}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, count, tonumber(oldest[2]) + window - now}
@@ -221,10 +228,10 @@ class RedisRateLimiter:
         except (RedisError, OSError) as exc:
             self._note_outage(exc)
             return self.fallback.hit_now(key, limit=limit, window_s=window_s)
-        allowed, count, retry_ms = (int(part) for part in verdict)
+        allowed, count, reset_ms = (int(part) for part in verdict)
         if allowed:
-            return _allowed(limit, limit - count)
-        return _refused(limit, retry_ms / 1000)
+            return _allowed(limit, limit - count, reset_ms / 1000)
+        return _refused(limit, reset_ms / 1000)
 
     def _note_outage(self, exc: BaseException) -> None:
         now = time.monotonic()

@@ -10,7 +10,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
+import httpx2
 
 from shipyard.models.base import utcnow
 from shipyard.webhooks import signing
@@ -78,7 +78,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 async def send(
-    client: httpx.AsyncClient, guard: Guard, message: Message, *, max_body: int, timeout_s: float
+    client: httpx2.AsyncClient, guard: Guard, message: Message, *, max_body: int, timeout_s: float
 ) -> Outcome:
     """POST the message once; refuses non-public addresses, follows no redirect, keeps 4 KiB of the reply."""
     started = time.perf_counter()
@@ -111,7 +111,7 @@ async def send(
         "POST", target.pinned_url, content=body.encode(), headers=headers, extensions=extensions
     )
     try:
-        # One deadline for the whole exchange: httpx's own timeouts are per read, so a receiver
+        # One deadline for the whole exchange: httpx2's own timeouts are per read, so a receiver
         # that drips a byte at a time would otherwise hold the worker indefinitely.
         async with asyncio.timeout(timeout_s):
             response = await client.send(request, follow_redirects=False, stream=True)
@@ -123,9 +123,9 @@ async def send(
                         break
             finally:
                 await response.aclose()
-    except (httpx.TimeoutException, TimeoutError):
+    except (httpx2.TimeoutException, TimeoutError):
         return _failure(elapsed(), "timeout: no response in time")
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         return _failure(elapsed(), f"connection: {type(exc).__name__}: {exc}"[:500])
     return _judge(response, received[:max_body].decode("utf-8", errors="replace"), elapsed())
 
@@ -134,7 +134,7 @@ def _failure(latency_ms: int, error: str) -> Outcome:
     return Outcome(succeeded=False, status_code=None, latency_ms=latency_ms, response_body=None, error=error)
 
 
-def _judge(response: httpx.Response, text: str, latency_ms: int) -> Outcome:
+def _judge(response: httpx2.Response, text: str, latency_ms: int) -> Outcome:
     status = response.status_code
     if status in SUCCESS_RANGE:
         return Outcome(succeeded=True, status_code=status, latency_ms=latency_ms, response_body=text, error=None)

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import httpx
+import httpx2
 from fastapi import FastAPI
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker, InMemoryBroker
@@ -52,7 +52,7 @@ class Runtime:
         self.retry = RetryPolicy.from_settings(settings)
         self.sender: Sender = sender_for(settings)
         # No proxies from the environment: a proxy would connect somewhere the SSRF guard never checked.
-        self.http = httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_s)
+        self.http = httpx2.AsyncClient(follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_s)
         # In-process transport: this process runs whatever it enqueues, so it must not take more than it can run.
         self.local = isinstance(broker, InMemoryBroker)
         self.in_flight = 0
