@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from shipyard.backup.state import BackupStateCollector, state_path
+from shipyard.kit.migrate import upgrade
 from shipyard.ops.backups_pg import DrillResult, DrillTarget, PgBackRest, run_drill, verify_repository
+from shipyard.ops.backups_pg_record import record_backups, record_drill
 from shipyard.ops.backups_pg_reference import DrillError, create_restore_point, run_psql
+from shipyard.settings import Settings
 from tests.fixtures.pgbackrest import BackedUpCluster, backed_up_cluster
 from tests.fixtures.servers import free_port
 
@@ -189,3 +197,73 @@ def test_the_s3_repository_backs_up_and_restores(cluster: BackedUpCluster) -> No
 
     assert result.mismatches == []
     assert result.restored["public.offsite"].rows >= 1
+
+
+def _gauges(settings: Settings, name: str) -> dict[str, float]:
+    """One gauge per target as `/metrics` reports it: the collector the app registers, on the state record."""
+    registry = CollectorRegistry()
+    registry.register(BackupStateCollector(state_path(settings.data_dir)))
+    text = generate_latest(registry).decode()
+    return {
+        sample.labels["target"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def _audit(settings: Settings) -> list[tuple[str, str, dict[str, object]]]:
+    with sqlite3.connect(settings.data_dir / "shipyard.db") as connection:
+        rows = connection.execute("SELECT action, result, details FROM audit_events ORDER BY id").fetchall()
+    connection.close()
+    return [(action, result, json.loads(details)) for action, result, details in rows]
+
+
+def test_backups_and_drills_move_the_gauges_per_repository_and_are_audited(
+    cluster: BackedUpCluster, tmp_path: Path
+) -> None:
+    settings = Settings.model_validate(
+        {"env": "test", "data_dir": tmp_path, "database_url": f"sqlite+aiosqlite:///{tmp_path / 'shipyard.db'}"}
+    )
+    upgrade(settings)
+    before = time.time()
+    cluster.pgbackrest.run("--type=diff", "--repo=1", "backup", timeout=120)
+
+    recorded = {backup.target: backup for backup in record_backups(settings, cluster.pgbackrest, "test backup")}
+
+    info = json.loads(cluster.pgbackrest.run("--output=json", "info"))[0]["backup"]
+    newest = {
+        f"pgbackrest-repo{key}": max(b["timestamp"]["stop"] for b in info if b["database"]["repo-key"] == key)
+        for key in (1, 2)
+    }
+    assert _gauges(settings, "shipyard_backup_last_success_timestamp_seconds") == newest
+    assert newest["pgbackrest-repo1"] >= int(before)  # the diff just taken, not the fixture's full
+    assert recorded["pgbackrest-repo1"].backup_type == "diff"
+    assert _gauges(settings, "shipyard_backup_last_drill_success_timestamp_seconds") == {}
+
+    result = _drill(cluster, "recorded", DrillTarget(repo=1))
+    record_drill(settings, 1, "test drill", result=result)
+    passed_at = _gauges(settings, "shipyard_backup_last_drill_success_timestamp_seconds")
+    assert list(passed_at) == ["pgbackrest-repo1"]
+    assert passed_at["pgbackrest-repo1"] >= before
+    # The backup gauge of the same target keeps its value beside the drill's.
+    assert _gauges(settings, "shipyard_backup_last_success_timestamp_seconds") == newest
+
+    failed = DrillResult(**{**result.__dict__, "mismatches": ["public.invoices: rows 1 != 2"]})
+    record_drill(settings, 2, "test drill", result=failed)
+    assert _gauges(settings, "shipyard_backup_last_drill_success_timestamp_seconds") == passed_at
+
+    events = _audit(settings)
+    assert [(action, outcome) for action, outcome, _ in events] == [
+        ("backup.created", "success"),
+        ("backup.created", "success"),
+        ("backup.drill_passed", "success"),
+        ("backup.drill_failed", "failure"),
+    ]
+    assert events[0][2]["target"] == "pgbackrest-repo1"
+    assert events[0][2]["command"] == "test backup"
+    drill = events[2][2]
+    assert drill["rto_seconds"] == round(result.rto_seconds, 3)
+    assert drill["rpo_seconds"] == round(result.rpo_seconds, 3)
+    assert drill["restore_point"] == result.restore_point
+    assert events[3][2]["mismatches"] == ["public.invoices: rows 1 != 2"]

@@ -31,8 +31,18 @@ def read_state(path: Path) -> dict[str, dict[str, float]]:
 
 def record_success(path: Path, target: str, *, finished_unix: float, size_bytes: int) -> None:
     """Record a successful backup of `target`, replacing the file in one rename."""
+    _update(path, target, {"last_success_unix": finished_unix, "size_bytes": float(size_bytes)})
+
+
+def record_drill_success(path: Path, target: str, *, finished_unix: float) -> None:
+    """Record a restore drill of `target` that passed (the backup's own time stays as it was)."""
+    _update(path, target, {"last_drill_success_unix": finished_unix})
+
+
+def _update(path: Path, target: str, values: dict[str, float]) -> None:
+    """Merge `values` into the target's entry, keeping its other fields, and replace the file in one rename."""
     state = read_state(path)
-    state[target] = {"last_success_unix": finished_unix, "size_bytes": float(size_bytes)}
+    state[target] = {**state.get(target, {}), **values}
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     partial.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
@@ -55,10 +65,15 @@ class BackupStateCollector(Collector):
         size = GaugeMetricFamily(
             "shipyard_backup_last_size_bytes", "Size of the last successful backup, per target.", labels=["target"]
         )
+        drill = GaugeMetricFamily(
+            "shipyard_backup_last_drill_success_timestamp_seconds",
+            "Unix time of the last restore drill that passed, per target.",
+            labels=["target"],
+        )
         for target, entry in sorted(read_state(self.path).items()):
-            if isinstance(entry.get("last_success_unix"), int | float):
-                last.add_metric([target], float(entry["last_success_unix"]))
-            if isinstance(entry.get("size_bytes"), int | float):
-                size.add_metric([target], float(entry["size_bytes"]))
+            for gauge, key in ((last, "last_success_unix"), (size, "size_bytes"), (drill, "last_drill_success_unix")):
+                if isinstance(entry.get(key), int | float):
+                    gauge.add_metric([target], float(entry[key]))
         yield last
         yield size
+        yield drill

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from shipyard.kit.logging import configure_logging
 from shipyard.ops.backups_pg import DrillTarget, PgBackRest, run_drill, verify_repository
+from shipyard.ops.backups_pg_record import record_backups, record_drill
 from shipyard.ops.backups_pg_reference import DrillError, create_restore_point
+from shipyard.settings import LogFormat, Settings
+
+
+def _settings() -> Settings:
+    """Settings for the state record (SHIPYARD_DATA_DIR) and the audit database; logs go to stderr."""
+    settings = Settings()
+    configure_logging(json_lines=settings.log_format is LogFormat.JSON, level=settings.log_level, stream=sys.stderr)
+    return settings
+
 
 ops_app = typer.Typer(
     help="PostgreSQL backup operations (pgBackRest): drill, restore points, verify.", no_args_is_help=True
@@ -46,10 +58,14 @@ def restore_drill(  # noqa: PLR0913, PLR0917 - typer maps each parameter to one 
     """Restore into a scratch cluster, compare every table with the source, run pg_amcheck, print RTO and RPO."""
     pgbackrest = PgBackRest(stanza=stanza, config=config, pg_bin=pg_bin)
     target = DrillTarget(name=name, references=references, repo=repo)
+    settings = _settings()
+    command = "shipyard ops restore-drill"
     try:
         result = run_drill(pgbackrest, source, scratch_dir, scratch_port, target, progress=typer.echo, keep=keep)
     except DrillError as error:
+        record_drill(settings, repo, command, result=None, error=str(error))
         raise _fail(error) from None
+    record_drill(settings, repo, command, result=result)
     if result.mismatches:
         raise typer.Exit(code=1)
 
@@ -83,3 +99,14 @@ def verify(
     except DrillError as error:
         raise _fail(error) from None
     typer.echo(output.rstrip())
+
+
+@ops_app.command("record-backups")
+def record_backups_command(stanza: Stanza = "shipyard", config: Config = None) -> None:
+    """Record each repository's newest backup (`pgbackrest info`) for /metrics, the audit log and the logs."""
+    try:
+        backups = record_backups(_settings(), PgBackRest(stanza=stanza, config=config), "shipyard ops record-backups")
+    except DrillError as error:
+        raise _fail(error) from None
+    for backup in backups:
+        typer.echo(f"{backup.target}: {backup.backup_type} backup {backup.label} ({backup.size_bytes} bytes)")
