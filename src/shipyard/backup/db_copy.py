@@ -79,7 +79,7 @@ async def occupied_tables(dsn: str) -> dict[str, int]:
         occupied: dict[str, int] = {}
         for table in Base.metadata.sorted_tables:
             if table.name in existing:
-                count = await connection.fetchval(f'SELECT count(*) FROM "{table.name}"')  # noqa: S608 - our table names
+                count = await connection.fetchval(f'SELECT count(*) FROM "{table.name}"')  # noqa: S608  # nosec B608 - our table names
                 if count:
                     occupied[table.name] = int(count)
         return occupied
@@ -127,7 +127,7 @@ async def copy_snapshot(snapshot: Path, dsn: str, revision: str, *, force: bool,
 
 def _batches(source: sqlite3.Connection, table: Table) -> Iterator[list[tuple[Any, ...]]]:
     columns = ", ".join(f'"{column.name}"' for column in table.columns)
-    cursor = source.execute(f'SELECT {columns} FROM "{table.name}"')  # noqa: S608 - names from our models
+    cursor = source.execute(f'SELECT {columns} FROM "{table.name}"')  # noqa: S608  # nosec B608 - names from our models
     while batch := cursor.fetchmany(BATCH_ROWS):
         yield batch
 
@@ -156,7 +156,7 @@ async def _fix_sequences(target: asyncpg.Connection, tables: list[Table]) -> Non
             sequence = await target.fetchval("SELECT pg_get_serial_sequence($1, $2)", table.name, column.name)
             if sequence:
                 await target.execute(
-                    f'SELECT setval($1, COALESCE((SELECT max("{column.name}") FROM "{table.name}"), 0) + 1, false)',  # noqa: S608 - our names
+                    f'SELECT setval($1, COALESCE((SELECT max("{column.name}") FROM "{table.name}"), 0) + 1, false)',  # noqa: S608  # nosec B608 - our names
                     sequence,
                 )
 
@@ -171,7 +171,7 @@ async def _verify_table(source: sqlite3.Connection, target: asyncpg.Connection, 
             expected.add(kinds, [to_postgres(k, v, where) for k, v in zip(kinds, row, strict=True)])
     copied = TableChecksum()
     columns = ", ".join(f'"{name}"' for name in names)
-    async for record in target.cursor(f'SELECT {columns} FROM "{table.name}"', prefetch=BATCH_ROWS):  # noqa: S608
+    async for record in target.cursor(f'SELECT {columns} FROM "{table.name}"', prefetch=BATCH_ROWS):  # noqa: S608  # nosec B608 - names from our models
         copied.add(kinds, tuple(record))
     if copied != expected:
         raise BackupError(

@@ -277,7 +277,7 @@ def run_drill(
             psql,
             source,
             # The reference file is read back from disk: its values go in as quoted literals.
-            f"SELECT extract(epoch FROM clock_timestamp() - {sql_literal(reference.time)}::timestamptz),"  # noqa: S608
+            f"SELECT extract(epoch FROM clock_timestamp() - {sql_literal(reference.time)}::timestamptz),"  # noqa: S608  # nosec B608 - quoted literals
             f" pg_wal_lsn_diff(pg_current_wal_lsn(), {sql_literal(reference.lsn)}::pg_lsn);",
             prefix=pgbackrest.prefix,
         )[0]

@@ -95,7 +95,7 @@ def _digest_sql(tables: Sequence[str]) -> str:
     # md5 of each row's text form, sorted, then hashed again: independent of physical order,
     # which a restore does not preserve after VACUUM or HOT updates.
     parts = [
-        f"SELECT 'table', {sql_literal(table)}, count(*)::text,"  # noqa: S608 - identifiers quoted by quote_ident above
+        f"SELECT 'table', {sql_literal(table)}, count(*)::text,"  # noqa: S608  # nosec B608 - identifiers quoted by quote_ident above
         f" coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') FROM {table} t"
         for table in tables
     ]
