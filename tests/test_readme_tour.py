@@ -25,6 +25,8 @@ pytestmark = pytest.mark.database_independent
 
 README = REPO / "README.md"
 TOUR_BLOCK = re.compile(r"<!-- tour -->\n```sh\n(.*?)\n```", re.DOTALL)
+SHELL_BLOCK = re.compile(r"^```sh\n(.*?)\n```", re.DOTALL | re.MULTILINE)
+MUTATING_CURL = re.compile(r"\bcurl\b.*-X\s*(?:POST|PUT|PATCH|DELETE)\b")
 BANNER_TOKEN = re.compile(r"export SHIPYARD_TOKEN=(shp_\S+)")
 README_PORT = "127.0.0.1:8000"
 STARTUP_TIMEOUT_S = 20.0
@@ -33,6 +35,17 @@ COMMAND_TIMEOUT_S = 10.0
 
 def tour_blocks(markdown: str) -> list[str]:
     return TOUR_BLOCK.findall(markdown)
+
+
+def mutating_curls_without_idempotency_key(markdown: str) -> list[str]:
+    """Shell commands (continuation lines joined) that change something without an `Idempotency-Key`."""
+    commands = [
+        command
+        for block in SHELL_BLOCK.findall(markdown)
+        for command in block.replace("\\\n", " ").splitlines()
+        if MUTATING_CURL.search(command)
+    ]
+    return [command for command in commands if "Idempotency-Key" not in command]
 
 
 def split_http(output: str) -> tuple[int, dict[str, str], str]:
@@ -209,3 +222,13 @@ def test_the_readme_tour_runs_as_written(served: tuple[int, str], tmp_path: Path
             check(result.stdout)
         except (AssertionError, ValueError, KeyError) as error:
             pytest.fail(f"the README's tour block\n{command}\nanswered\n{result.stdout}\n({error!r})")
+
+
+def test_the_finder_of_unkeyed_writes_sees_continued_commands() -> None:
+    keyed_write = "curl -s -X POST $API/x \\\n  -H 'Idempotency-Key: k'"
+    markdown = f"```sh\n{keyed_write}\ncurl -s -X DELETE $API/y\ncurl -s $API/z\n```"
+    assert mutating_curls_without_idempotency_key(markdown) == ["curl -s -X DELETE $API/y"]
+
+
+def test_every_mutating_example_in_the_readme_sends_an_idempotency_key() -> None:
+    assert mutating_curls_without_idempotency_key(README.read_text()) == []
