@@ -21,6 +21,7 @@ async def test_a_stranger_is_sent_from_the_account_page_to_sign_in(session_app: 
     assert page.status_code == 200
     # Sign-in is not configured in these settings: the page says how to configure it, and offers no button.
     assert "SHIPYARD_OIDC_ISSUER" in page.text
+    assert "make idp" in page.text  # the command the README teaches, not the script behind it
     assert "/api/auth/login" not in page.text
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy
