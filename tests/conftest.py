@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from shipyard.app import create_app
 from shipyard.kit.logging import configure_logging
@@ -17,6 +18,7 @@ from shipyard.kit.migrate import upgrade
 from shipyard.settings import Settings
 from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.servers import PostgresServer
+from tests.fixtures.sqlite_lock import IMPATIENT_BUSY_TIMEOUT_MS
 from tests.fixtures.tenants import Tenant, create_tenant
 
 DB_KIND = os.environ.get("SHIPYARD_TEST_DB", "sqlite")
@@ -133,6 +135,14 @@ def settings(database_urls: tuple[str, str], tmp_path: Path) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[object]:
     """The app with its lifespan running."""
     application = create_app(settings)
+    async with running_lifespan(application):
+        yield application
+
+
+@pytest.fixture
+async def impatient_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app with a busy timeout short enough for a locked SQLite database to show quickly."""
+    application = create_app(settings.model_copy(update={"sqlite_busy_timeout_ms": IMPATIENT_BUSY_TIMEOUT_MS}))
     async with running_lifespan(application):
         yield application
 

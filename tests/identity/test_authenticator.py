@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import event
 
-from shipyard.app import create_app
 from shipyard.identity import token_format
-from shipyard.settings import Settings
-from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.log_capture import production_logs
 from tests.fixtures.records import audit_events, set_token_columns, token_row
-from tests.fixtures.sqlite_lock import IMPATIENT_BUSY_TIMEOUT_MS, database_locked
+from tests.fixtures.sqlite_lock import database_locked
 from tests.fixtures.tenants import Tenant, create_tenant, issue_token
 
 REVOCATION_DEADLINE_S = 5.5
@@ -120,14 +116,6 @@ async def test_revocation_outside_this_process_takes_effect_within_the_cache_ttl
 
     reasons = [e.details["reason"] for e in await audit_events(app, action="auth.token_rejected")]
     assert reasons == ["token_revoked"]
-
-
-@pytest.fixture
-async def impatient_app(settings: Settings) -> AsyncIterator[Any]:
-    """The app on SQLite with a busy timeout short enough for a locked database to show quickly."""
-    application = create_app(settings.model_copy(update={"sqlite_busy_timeout_ms": IMPATIENT_BUSY_TIMEOUT_MS}))
-    async with running_lifespan(application):
-        yield application
 
 
 async def test_a_locked_database_does_not_fail_a_read_over_its_last_used_write(impatient_app: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
@@ -22,7 +21,7 @@ from shipyard.settings import Environment, Settings
 from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.mcp import mcp_session
 from tests.fixtures.seed import Seeded
-from tests.fixtures.sqlite_lock import IMPATIENT_BUSY_TIMEOUT_MS, database_locked
+from tests.fixtures.sqlite_lock import database_locked
 from tests.fixtures.tenants import Tenant, create_tenant, issue_token
 
 TOOLS = {
@@ -200,14 +199,6 @@ async def test_configured_hosts_and_origins_replace_the_defaults(settings: Setti
             evil = await http.post("/mcp", json=INITIALIZE, headers={**headers, "Origin": "http://127.0.0.1:8000"})
     assert (allowed.status_code, from_app.status_code) == (200, 200)
     assert (loopback.status_code, evil.status_code) == (421, 403)
-
-
-@pytest.fixture
-async def impatient_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app with a busy timeout short enough for a locked SQLite database to show quickly."""
-    application = create_app(settings.model_copy(update={"sqlite_busy_timeout_ms": IMPATIENT_BUSY_TIMEOUT_MS}))
-    async with running_lifespan(application):
-        yield application
 
 
 async def test_a_failure_before_the_tool_runs_is_a_recorded_problem(impatient_app: FastAPI) -> None:
