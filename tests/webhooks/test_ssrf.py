@@ -63,6 +63,16 @@ def test_the_allow_list_admits_only_its_networks() -> None:
     assert not guard.address_allowed(ipaddress.ip_address("10.0.0.1"))
 
 
+async def test_a_development_listener_may_reach_loopback_and_nothing_else_private() -> None:
+    for url in ("http://127.0.0.1:9/hook", "http://[::1]:9/hook", "http://localhost:9/hook"):
+        with pytest.raises(UnsafeURLError, match="non-public"):
+            await STRICT.resolve(url)
+        assert (await STRICT.resolve(url, loopback=True)).address.is_loopback
+    for url in ("http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data/", "http://192.168.1.1/hook"):
+        with pytest.raises(UnsafeURLError, match="non-public"):
+            await STRICT.resolve(url, loopback=True)
+
+
 def test_production_refuses_to_start_with_an_allow_list() -> None:
     from shipyard.settings import MissingSettingsError
 

@@ -102,6 +102,8 @@ async def update(
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "url" in changes:
         endpoint.url = await _checked_url(config, changes["url"])
+        # The listener's loopback grant belongs to the URL `webhooks listen` registered, not to a new one.
+        endpoint.local_listener = False
     if "event_types" in changes:
         endpoint.event_types = changes["event_types"]
     if "description" in changes:
