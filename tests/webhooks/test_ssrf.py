@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from shipyard.models import WebhookEndpoint
 from shipyard.settings import Settings
 from shipyard.webhooks import delivery as http_delivery
+from shipyard.webhooks.service import may_reach_loopback
 from shipyard.webhooks.ssrf import Guard, UnsafeURLError
 from tests.fixtures.jobs import eventually, fast, jobs_app
 from tests.fixtures.receiver import Receiver, Reply
@@ -71,6 +73,18 @@ async def test_a_development_listener_may_reach_loopback_and_nothing_else_privat
     for url in ("http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data/", "http://192.168.1.1/hook"):
         with pytest.raises(UnsafeURLError, match="non-public"):
             await STRICT.resolve(url, loopback=True)
+
+
+def test_only_a_listener_endpoint_outside_production_may_reach_loopback() -> None:
+    development = Settings.model_validate({"env": "development"})
+    production = Settings.model_validate(
+        {"env": "production", "secret_key": "x" * 40, "database_url": "postgresql+asyncpg://a@b/c"}
+    )
+    listener = WebhookEndpoint(local_listener=True)
+    ordinary = WebhookEndpoint(local_listener=False)
+    assert may_reach_loopback(listener, development)
+    assert not may_reach_loopback(listener, production)
+    assert not may_reach_loopback(ordinary, development)
 
 
 def test_production_refuses_to_start_with_an_allow_list() -> None:

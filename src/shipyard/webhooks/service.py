@@ -49,6 +49,15 @@ class WebhookConfig:
         )
 
 
+def may_reach_loopback(endpoint: WebhookEndpoint, settings: Settings) -> bool:
+    """Whether deliveries to `endpoint` may go to a loopback address: a development listener's, outside production.
+
+    Decided at each delivery, not only at creation: a flag left in a database that production
+    later uses grants nothing there (docs/decisions/0035).
+    """
+    return endpoint.local_listener and not settings.is_production
+
+
 async def _checked_url(config: WebhookConfig, url: str) -> str:
     try:
         await config.guard.resolve(url)

@@ -60,9 +60,7 @@ async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
             data=event.payload,
             url=endpoint.url,
             secrets=webhook_service.signing_secrets(endpoint, runtime.webhooks.box, now),
-            # Checked at each delivery, not only at creation: a flag left behind in a database that
-            # production later uses grants nothing there.
-            loopback=endpoint.local_listener and not settings.is_production,
+            loopback=webhook_service.may_reach_loopback(endpoint, settings),
         )
         request_id, attempt = delivery.request_id, delivery.attempts
         await session.commit()
