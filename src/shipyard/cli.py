@@ -28,6 +28,7 @@ from shipyard.ops.backups_pg_cli import ops_app
 from shipyard.ops.secrets_cli import add_commands as add_secrets_commands
 from shipyard.ops.verify import verify_command
 from shipyard.settings import LogFormat, MissingSettingsError, Settings
+from shipyard.webhooks.listen_cli import webhooks_app
 from shipyard.worker.cli import add_commands as add_worker_commands
 
 # Tracebacks never show local variables: those hold settings, URLs with passwords and token secrets.
@@ -41,6 +42,7 @@ tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(ops_app, name="ops")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def _print_version(wanted: bool) -> None:

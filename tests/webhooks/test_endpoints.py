@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipyard.models import WebhookEndpoint
 from tests.fixtures.jobs import eventually
 from tests.fixtures.tenants import create_tenant, issue_token
 from tests.webhooks.conftest import Hooked
@@ -155,3 +156,20 @@ async def test_an_endpoint_receives_only_the_types_it_subscribed_to(hooked: Hook
     assert [r.verify(invoices_only.json()["secret"])["type"] for r in to_inv] == ["invoice.created"]
     to_all = sorted(r.verify(hooked.endpoint["secret"])["type"] for r in requests if r.path == "/hooks")
     assert to_all == ["customer.created", "invoice.created"]
+
+
+async def test_changing_a_listener_endpoints_url_drops_its_loopback_grant(hooked: Hooked) -> None:
+    endpoint_id = hooked.endpoint["id"]
+    async with hooked.app.state.database.writer() as session:
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        assert endpoint is not None
+        endpoint.local_listener = True  # as `shipyard webhooks listen` registers it
+        await session.commit()
+    patched = await hooked.client.patch(
+        f"{BASE}/{endpoint_id}", json={"url": hooked.receiver.url + "?moved=1"}, headers=hooked.headers
+    )
+    assert patched.status_code == 200, patched.text
+    async with hooked.app.state.database.reader() as session:
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        assert endpoint is not None
+        assert endpoint.local_listener is False

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from shipyard.models import WebhookEndpoint
 from shipyard.settings import Settings
 from shipyard.webhooks import delivery as http_delivery
+from shipyard.webhooks.service import may_reach_loopback
 from shipyard.webhooks.ssrf import Guard, UnsafeURLError
 from tests.fixtures.jobs import eventually, fast, jobs_app
 from tests.fixtures.receiver import Receiver, Reply
@@ -61,6 +63,28 @@ def test_the_allow_list_admits_only_its_networks() -> None:
     guard = Guard(require_https=False, allowed_networks=["127.0.0.0/8"])
     assert guard.address_allowed(ipaddress.ip_address("127.0.0.1"))
     assert not guard.address_allowed(ipaddress.ip_address("10.0.0.1"))
+
+
+async def test_a_development_listener_may_reach_loopback_and_nothing_else_private() -> None:
+    for url in ("http://127.0.0.1:9/hook", "http://[::1]:9/hook", "http://localhost:9/hook"):
+        with pytest.raises(UnsafeURLError, match="non-public"):
+            await STRICT.resolve(url)
+        assert (await STRICT.resolve(url, loopback=True)).address.is_loopback
+    for url in ("http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data/", "http://192.168.1.1/hook"):
+        with pytest.raises(UnsafeURLError, match="non-public"):
+            await STRICT.resolve(url, loopback=True)
+
+
+def test_only_a_listener_endpoint_outside_production_may_reach_loopback() -> None:
+    development = Settings.model_validate({"env": "development"})
+    production = Settings.model_validate(
+        {"env": "production", "secret_key": "x" * 40, "database_url": "postgresql+asyncpg://a@b/c"}
+    )
+    listener = WebhookEndpoint(local_listener=True)
+    ordinary = WebhookEndpoint(local_listener=False)
+    assert may_reach_loopback(listener, development)
+    assert not may_reach_loopback(listener, production)
+    assert not may_reach_loopback(ordinary, development)
 
 
 def test_production_refuses_to_start_with_an_allow_list() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shipyard.models.base import Base, JSONType, Timestamped, id_column
@@ -28,6 +28,9 @@ class WebhookEndpoint(Timestamped, Base):
     # During a rotation the previous secret signs too, until it expires.
     previous_secret_ciphertext: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None]
+    # The temporary endpoint of `shipyard webhooks listen`: only that command sets it, and only
+    # outside production does it let deliveries reach a loopback address (docs/decisions/0035).
+    local_listener: Mapped[bool] = mapped_column(default=False, server_default=false())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative contract

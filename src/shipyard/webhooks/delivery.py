@@ -33,6 +33,8 @@ class Message:
     data: dict[str, Any]
     url: str
     secrets: list[str]
+    # The endpoint is a development listener on this machine (never granted in production).
+    loopback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ async def send(
         return int((time.perf_counter() - started) * 1000)
 
     try:
-        target = await guard.resolve(message.url)
+        target = await guard.resolve(message.url, loopback=message.loopback)
     except UnresolvableHostError as exc:
         return _failure(elapsed(), f"dns: {exc}")  # DNS may answer later: retried like a connection failure
     except UnsafeURLError as exc:

@@ -49,6 +49,15 @@ class WebhookConfig:
         )
 
 
+def may_reach_loopback(endpoint: WebhookEndpoint, settings: Settings) -> bool:
+    """Whether deliveries to `endpoint` may go to a loopback address: a development listener's, outside production.
+
+    Decided at each delivery, not only at creation: a flag left in a database that production
+    later uses grants nothing there (docs/decisions/0035).
+    """
+    return endpoint.local_listener and not settings.is_production
+
+
 async def _checked_url(config: WebhookConfig, url: str) -> str:
     try:
         await config.guard.resolve(url)
@@ -102,6 +111,8 @@ async def update(
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "url" in changes:
         endpoint.url = await _checked_url(config, changes["url"])
+        # The listener's loopback grant belongs to the URL `webhooks listen` registered, not to a new one.
+        endpoint.local_listener = False
     if "event_types" in changes:
         endpoint.event_types = changes["event_types"]
     if "description" in changes:

@@ -77,23 +77,29 @@ class Guard:
             raise UnsafeURLError("The URL's port is invalid.")
         return parts
 
-    def address_allowed(self, address: IPAddress) -> bool:
-        """Public addresses, plus the explicitly allowed networks (tests)."""
+    def address_allowed(self, address: IPAddress, *, loopback: bool = False) -> bool:
+        """Public addresses, plus the explicitly allowed networks (tests), plus loopback if `loopback`."""
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
+        if loopback and address.is_loopback:
+            return True
         if any(address in network for network in self.allowed):
             return True
         # `is_global` is false for private, loopback, link-local (the metadata service), CGNAT,
         # unspecified and reserved ranges alike; multicast is never a webhook receiver.
         return address.is_global and not address.is_multicast
 
-    async def resolve(self, url: str) -> Target:
-        """Check `url` and every address its host resolves to; `UnsafeURLError` if any is refused."""
+    async def resolve(self, url: str, *, loopback: bool = False) -> Target:
+        """Check `url` and every address its host resolves to; `UnsafeURLError` if any is refused.
+
+        `loopback` admits this machine's own addresses, and nothing else that is not public: the
+        caller grants it to a development listener's endpoint only (`shipyard webhooks listen`).
+        """
         parts = self.check_syntax(url)
         host = parts.hostname or ""
         port = parts.port or DEFAULT_PORTS[parts.scheme]
         addresses = await _addresses(host, port)
-        refused = [address for address in addresses if not self.address_allowed(address)]
+        refused = [address for address in addresses if not self.address_allowed(address, loopback=loopback)]
         if refused:
             raise UnsafeURLError(f"The URL's host resolves to a non-public address ({refused[0]}).")
         return Target(url=url, scheme=parts.scheme, host=host, port=port, address=addresses[0])

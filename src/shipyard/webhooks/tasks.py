@@ -60,6 +60,7 @@ async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
             data=event.payload,
             url=endpoint.url,
             secrets=webhook_service.signing_secrets(endpoint, runtime.webhooks.box, now),
+            loopback=webhook_service.may_reach_loopback(endpoint, settings),
         )
         request_id, attempt = delivery.request_id, delivery.attempts
         await session.commit()
