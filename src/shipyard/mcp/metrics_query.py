@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import httpx
+import httpx2
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
@@ -103,10 +103,10 @@ async def run_query(
         endpoint = "query_range"
     url = f"{prometheus_url.rstrip('/')}/api/v1/{endpoint}"
     try:
-        async with httpx.AsyncClient(timeout=QUERY_TIMEOUT_S + 2) as client:
+        async with httpx2.AsyncClient(timeout=QUERY_TIMEOUT_S + 2) as client:
             response = await client.post(url, data=params)
         body = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx2.HTTPError, ValueError) as exc:
         msg = f"Prometheus did not answer usably ({type(exc).__name__}); try again later."
         raise ToolError(msg) from exc
     if body.get("status") != "success":
