@@ -119,6 +119,19 @@ async def test_every_operation_declares_its_real_statuses_and_no_catch_all(spec:
             assert "422" in responses, (method, path)
 
 
+async def test_every_api_operation_declares_the_rate_limit_answer(spec: dict[str, Any]) -> None:
+    # identity/rate_limit.py counts every /api/v1 call: a 429 with Retry-After and the RateLimit headers.
+    api = [(method, path, op) for method, path, op in _operations(spec) if path.startswith("/api/v1/")]
+    assert len(api) >= 20
+    for method, path, operation in api:
+        declared = operation["responses"].get("429", {})
+        assert {"Retry-After", "RateLimit-Policy", "RateLimit"} <= set(declared.get("headers", {})), (method, path)
+    outside = [
+        path for _, path, op in _operations(spec) if "429" in op["responses"] and not path.startswith("/api/v1/")
+    ]
+    assert outside == []
+
+
 async def test_a_path_parameter_is_one_segment(spec: dict[str, Any]) -> None:
     seen = 0
     for method, path, operation in _operations(spec):

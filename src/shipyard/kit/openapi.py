@@ -25,6 +25,16 @@ _EVERY_OPERATION = (400, 500)
 _IDEMPOTENT = (400, 409, 422)
 # With a body: 413 too large, 415 not JSON, 422 invalid.
 _WITH_BODY = (413, 415, 422)
+# Every /api/v1 operation counts against the caller's reads or writes quota (identity/rate_limit.py).
+_RATE_LIMITED_PREFIX = "/api/v1/"
+_RATE_LIMIT_HEADERS = {
+    "Retry-After": {"description": "Seconds until the quota allows this call.", "schema": {"type": "integer"}},
+    "RateLimit-Policy": {
+        "description": 'The quota, e.g. `"reads";q=1200;w=60` (draft-ietf-httpapi-ratelimit-headers).',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {"description": 'What is left, e.g. `"reads";r=0;t=12`.', "schema": {"type": "string"}},
+}
 # A path parameter is one segment: Starlette's `{name}` matches `[^/]+`, and a value with a slash
 # reaches another route (a 404 or 405), so the document says a slash cannot be part of it.
 _PATH_SEGMENT = "^[^/\u0000]+$"
@@ -52,6 +62,8 @@ Shipyard's REST API.
 * **Tracing:** `X-Request-ID` is echoed on every response (yours, if well-formed).
 * **Lists:** cursor pagination with `limit` and `cursor`; follow `next_cursor`.
 * **Concurrency:** single resources carry an `ETag`; send it back as `If-Match`.
+* **Rate limits:** every answer carries `RateLimit-Policy` and `RateLimit`; over the quota, a 429
+  problem with `Retry-After`.
 """
 
 
@@ -75,14 +87,14 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     }
     schema["security"] = [{"bearerAuth": []}]
     problem = {"description": "An RFC 9457 problem.", "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}}}
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
         for method, operation in path_item.items():
-            _declare_statuses(method, operation, problem)
+            _declare_statuses(method, operation, problem, rate_limited=path.startswith(_RATE_LIMITED_PREFIX))
     app.openapi_schema = schema
     return schema
 
 
-def _declare_statuses(method: str, operation: dict[str, Any], problem: dict[str, Any]) -> None:
+def _declare_statuses(method: str, operation: dict[str, Any], problem: dict[str, Any], *, rate_limited: bool) -> None:
     """Add the statuses the middleware and the framework answer, and the Idempotency-Key header."""
     parameters: list[dict[str, Any]] = operation.setdefault("parameters", [])
     _constrain_url_parameters(parameters)
@@ -94,12 +106,16 @@ def _declare_statuses(method: str, operation: dict[str, Any], problem: dict[str,
     if method in _MUTATING:
         parameters.append(dict(_IDEMPOTENCY_KEY))
         statuses.update(_IDEMPOTENT)
+    if rate_limited:
+        statuses.add(429)
     responses = operation.setdefault("responses", {})
     for status in sorted(statuses):
         responses.setdefault(str(status), {"description": HTTPStatus(status).phrase})
     for status, response in responses.items():
         if status.startswith(("4", "5")):
             responses[status] = {**problem, "description": response.get("description", "Error")}
+    if rate_limited:
+        responses["429"]["headers"] = _RATE_LIMIT_HEADERS
     if not parameters:
         del operation["parameters"]
 
