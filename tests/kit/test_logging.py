@@ -355,6 +355,14 @@ class _TornStream(io.StringIO):
         return written + super().write(text[half:])
 
 
+def test_configuring_logging_undoes_a_level_uvicorn_set_on_its_own_logger() -> None:
+    # What `uvicorn.Config(log_level="warning")` leaves behind in a process that builds one.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    with capturing(json_lines=True) as capture:
+        logging.getLogger("uvicorn.error").info("started %s", "here")
+    assert [line["event"] for line in capture.lines()] == ["started here"]
+
+
 def test_lines_from_our_loggers_and_foreign_ones_never_interleave() -> None:
     per_thread = 150
 

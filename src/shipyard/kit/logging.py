@@ -280,8 +280,13 @@ def configure_logging(*, json_lines: bool, level: str = "INFO", stream: IO[str] 
     for name in _STATEMENT_DATA_LOGGERS:
         logging.getLogger(name).setLevel(max(root.level, logging.INFO))
     for name in ("uvicorn", "uvicorn.error", "gunicorn.error", "alembic"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+        adopted = logging.getLogger(name)
+        adopted.handlers[:] = []
+        adopted.propagate = True
+        # The root's level decides for them too: a `uvicorn.Config(log_level=...)` built earlier in the
+        # process sets uvicorn's loggers' own levels, and they would keep filtering after this call.
+        adopted.setLevel(logging.NOTSET)
+        adopted.disabled = False
 
 
 class _Logger:
