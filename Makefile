@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE :=
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help run idp test lint test-sqlite test-postgres bench install test-deps clean
+.PHONY: help run idp test lint test-sqlite test-postgres bench bench-compare install test-deps clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ test: lint test-sqlite test-postgres ## The whole suite: lint, then every test o
 
 bench: install test-deps ## Throughput and latency under gunicorn on PostgreSQL (wrk)
 	$(BIN)/python bench/run.py
+
+BASELINE ?= HEAD~1
+bench-compare: install test-deps ## CPU per request of the read and list routes, this code against BASELINE=<git ref>, alternated
+	$(BIN)/python bench/compare.py --baseline $(BASELINE)
 
 clean: ## Remove the virtualenv, caches and the local database
 	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache
