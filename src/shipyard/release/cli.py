@@ -16,7 +16,6 @@ from shipyard.release.processes import Systemd
 from shipyard.settings import Settings
 
 ROOT = typer.Option(envvar="SHIPYARD_RELEASES_ROOT", help="The release root.")
-CADDY_ADMIN = typer.Option(envvar="SHIPYARD_CADDY_ADMIN_URL", help="Caddy's admin API.")
 RUN_DIR = typer.Option(help="Where the web instances' sockets live.")
 
 
@@ -28,10 +27,8 @@ class DrainState(StrEnum):
     STATUS = "status"
 
 
-def _deployer(root: Path, caddy_admin: str, run_dir: Path, keep: int, drain_s: float) -> Deployer:
-    return Deployer(
-        Releases(root), Systemd(), caddy_admin, run_dir=run_dir, keep=keep, drain_s=drain_s, on_step=_echo_step
-    )
+def _deployer(root: Path, run_dir: Path, keep: int, drain_s: float) -> Deployer:
+    return Deployer(Releases(root), Systemd(), run_dir=run_dir, keep=keep, drain_s=drain_s, on_step=_echo_step)
 
 
 def _echo_step(step: str) -> None:
@@ -41,14 +38,13 @@ def _echo_step(step: str) -> None:
 def deploy(
     sha: Annotated[str, typer.Argument(help="The commit of a release built under ROOT/releases/.")],
     root: Annotated[Path, ROOT] = Path("/opt/shipyard"),
-    caddy_admin: Annotated[str, CADDY_ADMIN] = "http://localhost:2019",
     run_dir: Annotated[Path, RUN_DIR] = Path("/run/shipyard"),
     keep: Annotated[int, typer.Option(min=2, help="Releases kept on disk, for rollback.")] = 3,
     drain_seconds: Annotated[float, typer.Option(min=0, help="Wait before stopping the old instance.")] = 5.0,
 ) -> None:
-    """Migrate, start SHA beside the serving release, check /ready, switch Caddy, drain and stop the old."""
+    """Migrate, start SHA beside the serving release, check /ready, switch the edge, drain and stop the old."""
     try:
-        slot = _deployer(root, caddy_admin, run_dir, keep, drain_seconds).deploy(sha)
+        slot = _deployer(root, run_dir, keep, drain_seconds).deploy(sha)
     except (DeployError, ReleaseError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
@@ -57,12 +53,11 @@ def deploy(
 
 def rollback(
     root: Annotated[Path, ROOT] = Path("/opt/shipyard"),
-    caddy_admin: Annotated[str, CADDY_ADMIN] = "http://localhost:2019",
     run_dir: Annotated[Path, RUN_DIR] = Path("/run/shipyard"),
     drain_seconds: Annotated[float, typer.Option(min=0, help="Wait before stopping the old instance.")] = 5.0,
 ) -> None:
     """Return to the previous release, with the same zero-downtime switch and no migration."""
-    deployer = _deployer(root, caddy_admin, run_dir, keep=3, drain_s=drain_seconds)
+    deployer = _deployer(root, run_dir, keep=3, drain_s=drain_seconds)
     try:
         slot = deployer.rollback()
     except (DeployError, ReleaseError) as exc:

@@ -5,8 +5,10 @@
 2. The idle slot's link names the new release and `web@<slot>` starts on its own socket.
 3. `/ready` must answer 200 through that socket within `ready_timeout_s`; if not, the new instance
    is stopped and the deploy fails. Caddy never sent it a request.
-4. Caddy's upstream moves to the new socket in one config load; `live`, `current` and `previous`
-   follow.
+4. The link Caddy dials (`<root>/web.sock`) is renamed onto the new socket: every connection Caddy
+   opens from then on reaches the new release (it opens one per request); `live`, `current` and
+   `previous` follow. Caddy's config never changes, so no client connection to Caddy is touched
+   (docs/decisions/0045).
 5. After `drain_s` (requests Caddy had already sent finish), the old instance gets SIGTERM through
    its unit: gunicorn stops accepting and gives its requests in flight `graceful_timeout` to end.
 6. The worker and the scheduler restart on the new release (the outbox hands any work they held
@@ -22,8 +24,7 @@ from pathlib import Path
 
 import httpx2
 
-from shipyard.release.caddy import CaddySwitchError, switch_upstream
-from shipyard.release.layout import SLOTS, Releases
+from shipyard.release.layout import Releases
 from shipyard.release.processes import ProcessError, ProcessManager
 
 BACKGROUND_UNITS = ("worker", "scheduler")
@@ -34,7 +35,7 @@ class DeployError(RuntimeError):
     """The deploy stopped; `stage` says where, and the old release is still the one serving."""
 
     def __init__(self, stage: str, message: str) -> None:
-        """`stage`: `migrate`, `start`, `ready` or `switch`."""
+        """`stage`: `migrate`, `start` or `ready`."""
         super().__init__(message)
         self.stage = stage
 
@@ -45,7 +46,6 @@ class Deployer:
 
     releases: Releases
     processes: ProcessManager
-    caddy_admin: str
     run_dir: Path = Path("/run/shipyard")
     keep: int = 3
     ready_timeout_s: float = 60.0
@@ -57,8 +57,17 @@ class Deployer:
         """Where `web@<slot>` listens (shipyard-web@.service binds the same path)."""
         return self.run_dir / f"web-{slot}.sock"
 
-    def _dial(self, path: Path) -> str:
-        return f"unix/{path}"
+    @property
+    def upstream_link(self) -> Path:
+        """The socket path Caddy dials (SHIPYARD_UPSTREAM=unix//opt/shipyard/web.sock)."""
+        return self.releases.root / "web.sock"
+
+    def switch(self, slot: str) -> None:
+        """Point the upstream link at `slot`'s socket in one rename."""
+        staged = self.upstream_link.with_name(".web.sock.new")
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(self.socket(slot))
+        staged.replace(self.upstream_link)
 
     def deploy(self, sha: str, *, migrate: bool = True) -> str:
         """Put release `sha` in service; return the slot now serving. Raise DeployError, having switched nothing."""
@@ -84,14 +93,7 @@ class Deployer:
                 "ready", f"release {sha} never became ready ({problem}); it was stopped, nothing switched"
             )
         self._step("switch")
-        # The first deploy moves Caddy off the single-instance socket of shipyard-web.service.
-        others = [self._dial(self.socket(slot)) for slot in SLOTS if slot != new_slot]
-        replace = [*others, self._dial(self.run_dir / "shipyard.sock")]
-        try:
-            switch_upstream(self.caddy_admin, replace=replace, new=self._dial(self.socket(new_slot)))
-        except (CaddySwitchError, httpx2.HTTPError) as exc:
-            self.processes.stop(f"web@{new_slot}")
-            raise DeployError("switch", f"Caddy kept the old upstream ({exc}); the new release was stopped") from exc
+        self.switch(new_slot)
         self._step("switched")
         self.releases.set_live(new_slot)
         old_release = self.releases.current()
@@ -125,6 +127,11 @@ class Deployer:
         transport = httpx2.HTTPTransport(uds=str(socket))
         with httpx2.Client(transport=transport, base_url="http://shipyard", timeout=5) as client:
             while time.monotonic() < deadline:
+                # Not there yet: gunicorn binds only after its config loaded. (Connecting to a
+                # missing socket file would also leave an unclosed socket in httpcore.)
+                if not socket.exists():
+                    time.sleep(_READY_POLL_S)
+                    continue
                 try:
                     status = client.get("/ready").status_code
                 except httpx2.HTTPError as exc:
