@@ -49,12 +49,21 @@ class Systemd:
             raise ProcessError(msg)
 
     def start(self, unit: str) -> None:
-        """`systemctl restart` (a start of a stopped unit, a restart of a running one)."""
+        """`systemctl restart` (a start of a stopped unit, a restart of a running one).
+
+        A web slot is also enabled, so that a reboot starts the slot that serves (and, during a
+        deploy, the new one, until the deploy stops one of them).
+        """
+        if unit.startswith("web@"):
+            self._call("enable", f"shipyard-{unit}.service")
         self._call("restart", "--no-block", f"shipyard-{unit}.service")
 
     def stop(self, unit: str) -> None:
-        """`systemctl stop` waits for the unit's stop job, within its TimeoutStopSec."""
-        self._call("stop", f"shipyard-{unit}.service")
+        """`systemctl stop` waits for the unit's stop job, within its TimeoutStopSec; a web slot is disabled too."""
+        if unit.startswith("web@"):
+            self._call("disable", "--now", f"shipyard-{unit}.service")
+        else:
+            self._call("stop", f"shipyard-{unit}.service")
 
     def run(self, unit: str) -> None:
         """A oneshot's `systemctl start` returns when it finished, non-zero when it failed."""
