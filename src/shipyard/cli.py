@@ -27,6 +27,7 @@ from shipyard.models.base import utcnow
 from shipyard.ops.backups_pg_cli import ops_app
 from shipyard.ops.secrets_cli import add_commands as add_secrets_commands
 from shipyard.ops.verify import verify_command
+from shipyard.release.cli import add_commands as add_release_commands
 from shipyard.settings import LogFormat, MissingSettingsError, Settings
 from shipyard.webhooks.listen_cli import webhooks_app
 from shipyard.worker.cli import add_commands as add_worker_commands
@@ -394,3 +395,4 @@ def main() -> None:
 add_worker_commands(app)
 add_backup_commands(app)
 add_secrets_commands(app)
+add_release_commands(app)

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     db_direct_pool_size: int = 10
     sqlite_busy_timeout_ms: int = 5000
     data_dir: Path = Path("var")
+    # The commit a release directory was built from; /health reports it (docs/operations/deploys.md).
+    release: str | None = None
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SHIPYARD_REDIS_URL", "REDIS_URL"),

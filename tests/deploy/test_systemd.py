@@ -91,18 +91,20 @@ def _verify(root: Path, units: list[str]) -> str:
 def unit_root(tmp_path: Path) -> Path:
     """A root for `systemd-analyze verify --root`: the host's system units, /bin/kill, our units, our binaries.
 
-    verify resolves ExecStart= inside the root, where /opt/shipyard/.venv/bin/* must exist and be
-    executable; the real ones exist only on a deployed host.
+    verify resolves ExecStart= inside the root, where /opt/shipyard/current/venv/bin/* (and the
+    slot `full`'s, for the templates) must exist and be executable; the real ones exist only on a
+    deployed host.
     """
     shutil.copytree("/usr/lib/systemd/system", tmp_path / "usr/lib/systemd/system", symlinks=True)
     (tmp_path / "usr/bin").mkdir(parents=True)
     shutil.copy2(shutil.which("kill") or "/usr/bin/kill", tmp_path / "usr/bin/kill")
     (tmp_path / "bin").symlink_to("usr/bin")
-    venv = tmp_path / "opt/shipyard/.venv/bin"
-    venv.mkdir(parents=True)
-    for name in ("gunicorn", "shipyard"):
-        (venv / name).write_text("#!/bin/sh\n")
-        (venv / name).chmod(0o755)
+    for release in ("current", "slots/full"):
+        venv = tmp_path / "opt/shipyard" / release / "venv/bin"
+        venv.mkdir(parents=True)
+        for name in ("gunicorn", "shipyard"):
+            (venv / name).write_text("#!/bin/sh\n")
+            (venv / name).chmod(0o755)
     (tmp_path / "usr/bin/pgbackrest").write_text("#!/bin/sh\n")
     (tmp_path / "usr/bin/pgbackrest").chmod(0o755)
     units = tmp_path / "etc/systemd/system"
@@ -112,11 +114,13 @@ def unit_root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_the_four_units_exist() -> None:
+def test_the_four_units_and_the_two_deploy_templates_exist() -> None:
     assert APP_UNITS == [
         "shipyard-migrate.service",
+        "shipyard-migrate@.service",
         "shipyard-scheduler.service",
         "shipyard-web.service",
+        "shipyard-web@.service",
         "shipyard-worker.service",
     ]
 
@@ -187,18 +191,37 @@ def test_web_unit_is_notify_with_reload_on_hup_and_the_socket_in_its_runtime_dir
     assert directives["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert directives["RuntimeDirectory"] == "shipyard"
     assert "SHIPYARD_BIND=unix:/run/shipyard/shipyard.sock" in _values("shipyard-web.service", "Environment")
-    assert directives["ExecStart"].startswith("/opt/shipyard/.venv/bin/gunicorn --config /opt/shipyard/deploy/")
+    assert directives["ExecStart"].startswith(
+        "/opt/shipyard/current/venv/bin/gunicorn --config /opt/shipyard/current/deploy/"
+    )
 
 
 def test_only_the_migrate_unit_loads_the_ddl_roles_secrets() -> None:
     for unit in UNITS:
         loads = "/etc/shipyard/migrate.env" in _values(unit, "EnvironmentFile")
-        assert loads == (unit == "shipyard-migrate.service"), unit
+        assert loads == unit.startswith("shipyard-migrate"), unit
     migrate = dict(unit_directives(UNITS_DIR / "shipyard-migrate.service"))
     assert migrate["Type"] == "oneshot"
-    assert migrate["ExecStart"] == "/opt/shipyard/.venv/bin/shipyard migrate"
+    assert migrate["ExecStart"] == "/opt/shipyard/current/venv/bin/shipyard migrate"
+    slot = dict(unit_directives(UNITS_DIR / "shipyard-migrate@.service"))
+    assert slot["Type"] == "oneshot"
+    assert slot["ExecStart"] == "/opt/shipyard/slots/%i/venv/bin/shipyard migrate"
 
 
 def test_worker_and_scheduler_run_the_cli() -> None:
-    assert _values("shipyard-worker.service", "ExecStart") == ["/opt/shipyard/.venv/bin/shipyard worker"]
-    assert _values("shipyard-scheduler.service", "ExecStart") == ["/opt/shipyard/.venv/bin/shipyard scheduler"]
+    # They run the `current` release, so a deploy's restart moves them to the new one.
+    assert _values("shipyard-worker.service", "ExecStart") == ["/opt/shipyard/current/venv/bin/shipyard worker"]
+    assert _values("shipyard-scheduler.service", "ExecStart") == ["/opt/shipyard/current/venv/bin/shipyard scheduler"]
+
+
+def test_web_slots_listen_on_their_own_socket_and_keep_the_shared_runtime_directory() -> None:
+    directives = dict(unit_directives(UNITS_DIR / "shipyard-web@.service"))
+    assert directives["Type"] == "notify"
+    assert directives["ExecStart"] == (
+        "/opt/shipyard/slots/%i/venv/bin/gunicorn --config /opt/shipyard/slots/%i/deploy/gunicorn.conf.py"
+    )
+    assert "SHIPYARD_BIND=unix:/run/shipyard/web-%i.sock" in _values("shipyard-web@.service", "Environment")
+    # Stopping the old slot must not delete /run/shipyard, where the new slot's socket lives.
+    assert directives["RuntimeDirectory"] == "shipyard"
+    assert directives["RuntimeDirectoryPreserve"] == "yes"
+    assert "Requires" not in directives, "the deploy runs the slot's migrations itself"

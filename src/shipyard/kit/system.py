@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from redis.asyncio import Redis
 
+from shipyard.kit.draining import is_draining
 from shipyard.kit.logging import get_logger
 from shipyard.kit.problems import problem_response
 
@@ -39,14 +40,25 @@ _DOCS_CSP = (
 # HEAD too: load balancers and uptime checkers often probe with it.
 @router.api_route("/health", methods=["GET", "HEAD"])
 @router.api_route("/healthz", methods=["GET", "HEAD"])
-async def health() -> dict[str, str]:
-    """Liveness: the process answers. Touches no dependency, so a DB outage never restarts it."""
-    return {"status": "ok"}
+async def health(request: Request) -> dict[str, str]:
+    """Liveness: the process answers. Touches no dependency, so a DB outage never restarts it.
+
+    It names the release it runs when the deploy set SHIPYARD_RELEASE (docs/operations/deploys.md).
+    """
+    release: str | None = request.app.state.settings.release
+    return {"status": "ok", "release": release} if release else {"status": "ok"}
 
 
 @router.api_route("/ready", methods=["GET", "HEAD"])
 async def ready(request: Request) -> Response:
-    """Readiness: 200 when the database (and Redis, when configured) answers; else a 503 problem naming it."""
+    """Readiness: 200 when the database (and Redis, when configured) answers; else a 503 problem naming it.
+
+    503 `draining` first, without touching a dependency, while the host's drain marker exists.
+    """
+    if is_draining(request.app.state.settings.data_dir):
+        return problem_response(
+            503, "draining", "This host is draining before a restart.", headers={"Retry-After": "5"}
+        )
     failing: list[str] = []
     try:
         await request.app.state.database.ping()
