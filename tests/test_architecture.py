@@ -124,7 +124,7 @@ def _package(relative: str) -> str:
 def _rank(package: str) -> int:
     if package in LOWER_LAYERS:
         return LOWER_LAYERS[package]
-    if "/" in package or package.endswith(".py") or package in _top_level_modules():
+    if "/" in package or package in _top_level_modules():
         return COMPOSITION_RANK
     return DOMAIN_RANK
 
