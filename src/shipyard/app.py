@@ -52,7 +52,7 @@ from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
 from shipyard.mcp.server import mount_mcp
 from shipyard.settings import Settings
 from shipyard.webhooks.endpoints import router as webhooks_router
-from shipyard.worker.runtime import embedded as job_runtime
+from shipyard.worker_wiring import embedded as job_runtime
 
 STATIC_DIR = Path(__file__).parent / "static"
 _log = get_logger("shipyard.app")

@@ -30,7 +30,7 @@ from shipyard.ops.verify import verify_command
 from shipyard.release.cli import add_commands as add_release_commands
 from shipyard.settings import LogFormat, MissingSettingsError, Settings
 from shipyard.webhooks.listen_cli import webhooks_app
-from shipyard.worker.cli import add_commands as add_worker_commands
+from shipyard.worker_cli import add_commands as add_worker_commands
 
 # Tracebacks never show local variables: those hold settings, URLs with passwords and token secrets.
 app = typer.Typer(

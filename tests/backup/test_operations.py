@@ -17,8 +17,9 @@ from shipyard.backup.operations import run_backup, scheduled_backup
 from shipyard.kit.db import create_database
 from shipyard.settings import InvalidSettingError, Settings
 from shipyard.worker.metrics import JobMetrics
-from shipyard.worker.runtime import BACKUP_DAILY, Runtime
+from shipyard.worker.runtime import Runtime
 from shipyard.worker.scheduler import Scheduler
+from shipyard.worker_wiring import BACKUP_DAILY, WIRING
 from tests.backup.conftest import AgeKeys
 from tests.fixtures.cli import Cli, cli_env
 from tests.fixtures.lifespan import running_lifespan
@@ -121,7 +122,7 @@ async def test_the_scheduler_takes_the_daily_backup_and_keeps_the_newest(
     for _ in range(2):
         await scheduled_backup(settings)
     database = create_database(settings)
-    runtime = Runtime(settings, database, InMemoryBroker(), JobMetrics())
+    runtime = Runtime(settings, database, InMemoryBroker(), JobMetrics(), WIRING)
     try:
         jobs = runtime.periodic_jobs()
         assert BACKUP_DAILY in [job.name for job in jobs]
@@ -143,5 +144,5 @@ async def test_the_scheduler_takes_the_daily_backup_and_keeps_the_newest(
 def test_no_daily_backup_without_a_backup_directory(backup_settings: Settings) -> None:
     settings = backup_settings.model_copy(update={"backup_dir": None})
     database = create_database(settings)
-    runtime = Runtime(settings, database, InMemoryBroker(), JobMetrics())
+    runtime = Runtime(settings, database, InMemoryBroker(), JobMetrics(), WIRING)
     assert BACKUP_DAILY not in [job.name for job in runtime.periodic_jobs()]

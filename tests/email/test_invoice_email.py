@@ -22,7 +22,7 @@ from shipyard.models.base import utcnow
 from shipyard.settings import Settings
 from shipyard.worker.repository import acquire_lease
 from shipyard.worker.scheduler import LEASE
-from shipyard.worker.tasks import REMINDERS
+from shipyard.worker_wiring import REMINDERS, email_job_context
 from tests.fixtures.jobs import eventually, fast, jobs_app, runtime_of
 from tests.fixtures.smtp import SmtpSink, smtp_server, wait_for_messages
 from tests.fixtures.tenants import Tenant, create_tenant, issue_token
@@ -208,9 +208,9 @@ async def test_a_backlog_larger_than_a_batch_is_reminded_in_full_batch_by_batch(
     yesterday = date.today() - timedelta(days=1)  # noqa: DTZ011 - due dates are calendar dates
     for _ in range(5):  # three batches: 2, 2 and 1
         await _invoice(client, tenant, finalize=True, due=yesterday)
-    runtime = runtime_of(app)
-    assert await email_tasks.reminders(runtime) == 5
-    assert await email_tasks.reminders(runtime) == 0  # the same day again: every invoice was reminded
+    context = email_job_context(runtime_of(app))
+    assert await email_tasks.reminders(context) == 5
+    assert await email_tasks.reminders(context) == 0  # the same day again: every invoice was reminded
     async with app.state.database.reader() as session:
         kinds = list(await session.scalars(select(EmailMessage.kind)))
     assert kinds == ["invoice_reminder"] * 5

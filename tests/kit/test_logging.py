@@ -20,7 +20,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 
 from shipyard.identity import token_format
-from shipyard.kit.logging import configure_logging, get_logger, scrub
+from shipyard.kit.logging import configure_logging, get_logger
+from shipyard.kit.redaction import scrub
 from shipyard.kit.request_context import RequestContextMiddleware
 from tests.fixtures.tenants import Tenant
 

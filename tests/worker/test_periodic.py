@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from shipyard.models import IdempotencyKey, JobRun
 from shipyard.models.base import utcnow
-from shipyard.worker.tasks import PRUNE
+from shipyard.worker_wiring import PRUNE
 from tests.fixtures.jobs import eventually, runtime_of
 from tests.webhooks.conftest import Hooked
 

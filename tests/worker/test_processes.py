@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from shipyard.settings import Settings
-from shipyard.worker.cli import app as worker_cli
+from shipyard.worker_cli import app as worker_cli
 from tests.fixtures.jobs import fast
 from tests.fixtures.workers import processes, start
 

@@ -1,11 +1,24 @@
-"""Response models for the audit log."""
+"""The audit log's list filter and response models."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Optional filters for listing audit events."""
+
+    action: str | None = None
+    actor_id: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    occurred_after: datetime | None = None
+    occurred_before: datetime | None = None
 
 
 class AuditEventRead(BaseModel):

@@ -4,7 +4,7 @@ The event is named `auth_failed`, logged at WARNING, and carries `client_ip` and
 `reason`. The fail2ban filter reads exactly those two keys, so they are a contract with operators:
 rename neither. This only logs; the caller records the audit event.
 
-What the event can never carry: secrets (the log scrubber in kit/logging.py runs on every line, and
+What the event can never carry: secrets (the log scrubber in kit/redaction.py runs on every line, and
 JWT-looking values are masked here as well) and anything that could make fail2ban ban an address of
 an attacker's choosing. `client_ip` is re-parsed as an IP address, and every extra field is flattened
 to a bounded scalar, so no nested object can smuggle in a second `"client_ip"` key.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import service as audit
 from shipyard.customers import repository
 from shipyard.customers.repository import CustomerFilter, CustomerRow
-from shipyard.customers.schemas import CustomerCreate, CustomerUpdate
+from shipyard.customers.schemas import CustomerCreate, CustomerRead, CustomerUpdate
 from shipyard.events import service as events
 from shipyard.identity.principal import Principal
 from shipyard.models import Customer
@@ -16,6 +18,11 @@ from shipyard.models.base import utcnow
 TARGET = "customer"
 # What `read` returns, named here so that endpoints need not reach into the repository.
 CustomerView = CustomerRow
+
+
+def event_snapshot(customer: Customer) -> dict[str, Any]:
+    """The customer as the API shows it, frozen into its event."""
+    return CustomerRead.model_validate(customer).model_dump(mode="json")
 
 
 async def get(session: AsyncSession, principal: Principal, customer_id: str) -> Customer | None:
@@ -46,7 +53,7 @@ async def create(session: AsyncSession, principal: Principal, data: CustomerCrea
     repository.add(session, customer)
     await session.flush()
     audit.record(session, principal, "customer.created", target_type=TARGET, target_id=customer.id)
-    await events.emit(session, principal, "customer.created", customer)
+    await events.emit(session, principal, "customer.created", event_snapshot(customer))
     return customer
 
 
@@ -69,7 +76,7 @@ async def update(session: AsyncSession, principal: Principal, customer: Customer
             target_id=customer.id,
             details={"fields": sorted(changes)},
         )
-        await events.emit(session, principal, "customer.updated", customer)
+        await events.emit(session, principal, "customer.updated", event_snapshot(customer))
     return customer
 
 
@@ -78,4 +85,4 @@ async def archive(session: AsyncSession, principal: Principal, customer: Custome
     customer.archived_at = utcnow()
     await session.flush()
     audit.record(session, principal, "customer.archived", target_type=TARGET, target_id=customer.id)
-    await events.emit(session, principal, "customer.archived", customer)
+    await events.emit(session, principal, "customer.archived", event_snapshot(customer))

@@ -14,7 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from shipyard.mcp.money import format_minor as money
+from shipyard.kit.money import format_minor as money
 from shipyard.models import Customer, EmailMessage, Invoice
 
 templates = Environment(

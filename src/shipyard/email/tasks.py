@@ -3,32 +3,42 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from aiosmtplib import SMTPException
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shipyard.email import service as email_service
 from shipyard.email.messages import to_mime
+from shipyard.email.sender import Sender
 from shipyard.kit.logging import get_logger
 from shipyard.models import EmailMessage, WorkStatus
 from shipyard.models.base import utcnow
+from shipyard.settings import Settings
 from shipyard.worker import repository as leases
 from shipyard.worker.context import job_context
 
-if TYPE_CHECKING:
-    from shipyard.worker.runtime import Runtime
-
 log = get_logger("shipyard.email")
 SEND = "email.send"
+REMINDERS = "email.reminders"
 
 
-async def send(runtime: Runtime, message_id: str, token: str) -> None:
+@dataclass(frozen=True, slots=True)
+class EmailJobContext:
+    """What the email jobs need, and nothing more of the job runtime."""
+
+    settings: Settings
+    writer: async_sessionmaker[AsyncSession]
+    sender: Sender
+
+
+async def send(context: EmailJobContext, message_id: str, token: str) -> None:
     """Send one queued message if this job holds it; retry on the email schedule, then give up."""
-    settings = runtime.settings
+    settings = context.settings
     now = utcnow()
     mine = secrets.token_hex(16)
-    async with runtime.database.writer() as session:
+    async with context.writer() as session:
         message = await leases.take(
             session,
             EmailMessage,
@@ -46,10 +56,10 @@ async def send(runtime: Runtime, message_id: str, token: str) -> None:
     with job_context(SEND, request_id, email_id=message_id, attempt=attempt):
         error: str | None = None
         try:
-            await runtime.sender.send(mime)
+            await context.sender.send(mime)
         except (SMTPException, OSError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        async with runtime.database.writer() as session:
+        async with context.writer() as session:
             held = await leases.held(session, EmailMessage, message_id, mine)
             if held is None:
                 log.warning("email_lease_lost")
@@ -73,12 +83,12 @@ def _settle(message: EmailMessage, error: str | None, schedule: list[float]) -> 
         message.status = WorkStatus.FAILED
 
 
-async def reminders(runtime: Runtime) -> int:
+async def reminders(context: EmailJobContext) -> int:
     """Queue today's reminders for overdue open invoices (once per invoice per day)."""
-    with job_context("email.reminders", None):
+    with job_context(REMINDERS, None):
         today, queued, after_id = utcnow().date(), 0, None
         while True:  # a transaction per batch: a large backlog holds no long-lived locks
-            async with runtime.database.writer() as session:
+            async with context.writer() as session:
                 batch, after_id = await email_service.queue_reminder_batch(session, today, after_id)
                 await session.commit()
             queued += batch

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shipyard.error_reports import repository
 from shipyard.identity import repository as identity_repository
 from shipyard.identity.principal import Principal
-from shipyard.kit.logging import scrub
+from shipyard.kit.redaction import scrub
 from shipyard.models.error_report import ErrorReport
 from shipyard.settings import Settings
 

@@ -8,11 +8,16 @@ from fastapi import APIRouter, Depends, Query
 
 from shipyard.events import service as event_service
 from shipyard.events.schemas import EventRead
+from shipyard.identity.auth import require_scopes
+from shipyard.identity.principal import Principal
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import DBSession
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import problem_responses
-from shipyard.webhooks.auth import WebhooksRead
+
+# Events are what webhooks carry, so they are read with the webhooks scope (declared here, not imported
+# from webhooks/, which builds on events).
+WebhooksRead = Annotated[Principal, require_scopes("webhooks:read")]
 
 router = APIRouter(prefix=f"{API_V1}/events", tags=["events"], responses=problem_responses(401, 403))
 Paging = Annotated[PageParams, Depends(page_params_for("evt"))]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.models import Event
@@ -42,11 +40,3 @@ async def claim_undispatched(session: AsyncSession, limit: int) -> list[Event]:
         .with_for_update(skip_locked=True)
     )
     return list(await session.scalars(query))
-
-
-async def backlog(session: AsyncSession) -> tuple[int, datetime | None]:
-    """How many events wait for the relay, and when the oldest was written."""
-    row = (
-        await session.execute(select(func.count(), func.min(Event.created_at)).where(Event.dispatched_at.is_(None)))
-    ).one()
-    return int(row[0]), row[1]

@@ -2,41 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.customers.schemas import CustomerRead
 from shipyard.events import repository
 from shipyard.identity.principal import Principal
-from shipyard.invoices.schemas import InvoiceRead
 from shipyard.kit.context import current_request_id
 from shipyard.kit.ids import new_id
-from shipyard.models import Customer, Event, Invoice
+from shipyard.models import Event
 from shipyard.worker import dispatch
-
-
-def snapshot(obj: Customer | Invoice) -> dict[str, Any]:
-    """The object as the API shows it, frozen into the event."""
-    model = CustomerRead if isinstance(obj, Customer) else InvoiceRead
-    return model.model_validate(obj).model_dump(mode="json")
 
 
 async def emit(
     session: AsyncSession,
     principal: Principal | None,
     event_type: str,
-    data: dict[str, Any] | Customer | Invoice,
+    data: Mapping[str, Any],
     *,
     organization_id: str | None = None,
 ) -> Event:
-    """Record `event_type` in the outbox; it is relayed once (and only if) the transaction commits."""
+    """Record `event_type` with `data` in the outbox; it is relayed once (and only if) the transaction commits.
+
+    `data` is plain JSON-ready data: each domain builds its own snapshot (the object as its API shows
+    it), so the outbox knows no domain's schemas.
+    """
     org = principal.organization_id if principal else organization_id
     if org is None:
         msg = "an event belongs to an organisation"
         raise ValueError(msg)
-    payload = data if isinstance(data, dict) else snapshot(data)
-    event = Event(id=new_id("evt"), organization_id=org, type=event_type, payload=payload)
+    event = Event(id=new_id("evt"), organization_id=org, type=event_type, payload=dict(data))
     event.request_id = current_request_id()
     repository.add(session, event)
     dispatch.wake_after_commit(session)

@@ -13,10 +13,10 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Mount
 
-from shipyard.audit import service as audit_service
 from shipyard.auth import csrf
 from shipyard.auth.failures import report_auth_failure
 from shipyard.auth.sessions import SessionFailure, authenticate_cookies, client_ip, session_expired
+from shipyard.identity import audit_trail
 from shipyard.identity.authenticator import AuthFailure, TokenAuthenticator
 from shipyard.identity.principal import Principal
 from shipyard.kit.asgi import header
@@ -93,7 +93,7 @@ async def _authenticated(request: Request) -> Principal:
         raise session_expired()
     # Its own transaction: the request's will be rolled back, and the refusal must still be recorded.
     async with request.app.state.database.writer() as session:
-        audit_service.record_auth_failure(
+        audit_trail.record_auth_failure(
             session, outcome.reason, token_id=outcome.token_id, organization_id=outcome.organization_id
         )
         await session.commit()

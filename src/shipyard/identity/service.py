@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.audit import service as audit
+from shipyard.identity import audit_trail as audit
 from shipyard.identity import repository, token_format
 from shipyard.identity.principal import Principal
 from shipyard.identity.scopes import ROLE_SCOPES, unknown_scopes

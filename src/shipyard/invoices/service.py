@@ -11,12 +11,18 @@ from shipyard.events import service as events
 from shipyard.identity.principal import Principal
 from shipyard.invoices import repository
 from shipyard.invoices.repository import InvoiceFilter
-from shipyard.invoices.schemas import InvoiceCreate, InvoiceUpdate, LineItemIn
+from shipyard.invoices.schemas import InvoiceCreate, InvoiceRead, InvoiceUpdate, LineItemIn
 from shipyard.kit.problems import InvalidStateTransitionError
 from shipyard.models import Customer, Invoice, InvoiceStatus
 from shipyard.models.base import utcnow
 
 TARGET = "invoice"
+
+
+def event_snapshot(invoice: Invoice) -> dict[str, Any]:
+    """The invoice as the API shows it, frozen into its event."""
+    return InvoiceRead.model_validate(invoice).model_dump(mode="json")
+
 
 # action -> (statuses it may start from, status it leads to, timestamp it sets)
 _TRANSITIONS: dict[str, tuple[frozenset[InvoiceStatus], InvoiceStatus, str]] = {
@@ -68,7 +74,7 @@ async def create(session: AsyncSession, principal: Principal, customer: Customer
         target_id=invoice.id,
         details={"number": invoice.number, "total": total, "currency": invoice.currency},
     )
-    await events.emit(session, principal, "invoice.created", invoice)
+    await events.emit(session, principal, "invoice.created", event_snapshot(invoice))
     return invoice
 
 
@@ -120,5 +126,5 @@ async def transition(session: AsyncSession, principal: Principal, invoice: Invoi
     setattr(invoice, stamp, utcnow())
     await session.flush()
     audit.record(session, principal, f"invoice.{_PAST_TENSE[action]}", target_type=TARGET, target_id=invoice.id)
-    await events.emit(session, principal, f"invoice.{_PAST_TENSE[action]}", invoice)
+    await events.emit(session, principal, f"invoice.{_PAST_TENSE[action]}", event_snapshot(invoice))
     return invoice

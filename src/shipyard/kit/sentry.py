@@ -7,7 +7,7 @@ adds grouping, alerting and stack traces across releases. Nothing secret may lea
   integration), no request bodies and no local variables of stack frames (a frame's `scope` holds
   the request's headers, a service's locals hold tokens and addresses);
 - `before_send` passes every event, breadcrumbs included, through the log redaction
-  (`kit/logging.scrub`: secret-named keys, tokens, `whsec_` secrets, Authorization values, cookies,
+  (`kit/redaction.scrub`: secret-named keys, tokens, `whsec_` secrets, Authorization values, cookies,
   passwords, JWTs) and masks email addresses as well;
 - the request ID is a tag on every event, so an event leads to the access line and the error report.
 """
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sentry_sdk
 
 from shipyard.kit.context import current_request_id
-from shipyard.kit.logging import scrub
+from shipyard.kit.redaction import scrub
 
 if TYPE_CHECKING:
     from sentry_sdk.types import Event, Hint

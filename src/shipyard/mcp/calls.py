@@ -33,7 +33,8 @@ from shipyard.kit.context import (
     set_request_context,
 )
 from shipyard.kit.db import Database
-from shipyard.kit.logging import get_logger, scrub
+from shipyard.kit.logging import get_logger
+from shipyard.kit.redaction import scrub
 from shipyard.mcp.auth import MCP_READ, Credentials, Runtime, RuntimeProvider, lacks_mcp_read, refuse
 from shipyard.mcp.schemas import Answer
 

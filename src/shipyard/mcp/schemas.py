@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shipyard.mcp.money import format_minor
+from shipyard.kit.money import format_minor
 
 
 class Money(BaseModel):

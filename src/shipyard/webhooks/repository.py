@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.events.catalogue import PING
@@ -111,8 +111,3 @@ async def attempts_of(session: AsyncSession, delivery_id: str) -> list[WebhookAt
     """A delivery's attempts, first first."""
     query = select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.number)
     return list(await session.scalars(query))
-
-
-async def count_disabled(session: AsyncSession) -> int:
-    """Endpoints switched off, across organisations (a metric)."""
-    return int(await session.scalar(select(func.count()).where(WebhookEndpoint.enabled.is_(False))) or 0)

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+
+import httpx2
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shipyard.events import service as event_service
 from shipyard.kit.logging import get_logger
 from shipyard.models import WebhookDelivery
 from shipyard.models.base import utcnow
+from shipyard.settings import Settings
 from shipyard.webhooks import delivery as http_delivery
 from shipyard.webhooks import outcomes, repository
 from shipyard.webhooks import service as webhook_service
+from shipyard.webhooks.retry import RetryPolicy
+from shipyard.webhooks.service import WebhookConfig
 from shipyard.worker import repository as leases
 from shipyard.worker.context import job_context
-
-if TYPE_CHECKING:
-    from shipyard.worker.runtime import Runtime
+from shipyard.worker.metrics import JobMetrics
 
 log = get_logger("shipyard.webhooks")
 JOB = "webhooks.deliver"
@@ -25,17 +29,30 @@ JOB = "webhooks.deliver"
 RUN_MARGIN_S = 5.0
 
 
-async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
+@dataclass(frozen=True, slots=True)
+class DeliveryJobContext:
+    """What a delivery needs, and nothing more of the job runtime."""
+
+    settings: Settings
+    writer: async_sessionmaker[AsyncSession]
+    # The job runtime's client: no proxies from the environment, no redirects (the SSRF guard's terms).
+    http: httpx2.AsyncClient
+    webhooks: WebhookConfig
+    retry: RetryPolicy
+    metrics: JobMetrics
+
+
+async def deliver(context: DeliveryJobContext, delivery_id: str, token: str) -> None:
     """Send one delivery if this job still holds it, and record what happened.
 
     The request is made outside any transaction: the lease, taken and committed first, keeps
     other workers off the row while it runs, and the result is written only if the lease is
     still ours, so a worker presumed dead cannot overwrite its successor's result.
     """
-    settings = runtime.settings
+    settings = context.settings
     now = utcnow()
     mine = secrets.token_hex(16)
-    async with runtime.database.writer() as session:
+    async with context.writer() as session:
         delivery = await leases.take(
             session,
             WebhookDelivery,
@@ -59,7 +76,7 @@ async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
             created_at=event.created_at,
             data=event.payload,
             url=endpoint.url,
-            secrets=webhook_service.signing_secrets(endpoint, runtime.webhooks.box, now),
+            secrets=webhook_service.signing_secrets(endpoint, context.webhooks.box, now),
             loopback=webhook_service.may_reach_loopback(endpoint, settings),
         )
         request_id, attempt = delivery.request_id, delivery.attempts
@@ -67,13 +84,13 @@ async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
     with job_context(JOB, request_id, delivery_id=delivery_id, event_id=message.event_id, attempt=attempt):
         started = utcnow()
         outcome = await http_delivery.send(
-            runtime.http,
-            runtime.webhooks.guard,
+            context.http,
+            context.webhooks.guard,
             message,
             max_body=settings.webhook_response_max_bytes,
             timeout_s=settings.webhook_timeout_s,
         )
-        async with runtime.database.writer() as session:
+        async with context.writer() as session:
             delivery = await leases.held(session, WebhookDelivery, delivery_id, mine)
             endpoint = await repository.endpoint_by_id(session, delivery.endpoint_id) if delivery else None
             if delivery is None or endpoint is None:
@@ -81,12 +98,12 @@ async def deliver(runtime: Runtime, delivery_id: str, token: str) -> None:
                 log.warning("webhook_lease_lost", status_code=outcome.status_code)
                 return
             disabled = await outcomes.record(
-                session, delivery, endpoint, outcome, runtime.retry, started_at=started, now=utcnow()
+                session, delivery, endpoint, outcome, context.retry, started_at=started, now=utcnow()
             )
             status = delivery.status
             await session.commit()
         result = _result(outcome, status)
-        runtime.metrics.observe_delivery(result, outcome.latency_ms, disabled, event_created_at=message.created_at)
+        context.metrics.observe_delivery(result, outcome.latency_ms, disabled, event_created_at=message.created_at)
         log.info(
             "webhook_attempt",
             result=result,

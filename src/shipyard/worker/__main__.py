@@ -1,5 +1,5 @@
 """`python -m shipyard.worker worker|scheduler`: the job processes, without going through cli.py."""
 
-from shipyard.worker.cli import app
+from shipyard.worker_cli import app
 
 app(prog_name="python -m shipyard.worker")

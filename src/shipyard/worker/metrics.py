@@ -15,11 +15,9 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.events import repository as event_repository
 from shipyard.kit.pool_metrics import PoolMetrics
 from shipyard.models import EmailMessage, WebhookDelivery
 from shipyard.models.base import utcnow
-from shipyard.webhooks import repository as webhook_repository
 from shipyard.worker import repository as worker_repository
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
@@ -114,7 +112,7 @@ class JobMetrics:
     async def refresh(self, session: AsyncSession) -> None:
         """Recompute the gauges from the database."""
         now = utcnow()
-        backlog, oldest_event = await event_repository.backlog(session)
+        backlog, oldest_event = await worker_repository.outbox_backlog(session)
         self.outbox_backlog.set(backlog)
         outbox_age = max(0.0, (now - oldest_event).total_seconds()) if oldest_event else 0.0
         self.outbox_oldest_age.set(outbox_age)
@@ -128,4 +126,4 @@ class JobMetrics:
             self.queue_oldest_age.labels(queue=queue).set(age)
             if queue == DELIVERY_QUEUE:
                 self.oldest_pending_delivery_age.set(age)
-        self.disabled_endpoints.set(await webhook_repository.count_disabled(session))
+        self.disabled_endpoints.set(await worker_repository.count_disabled_endpoints(session))

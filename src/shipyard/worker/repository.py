@@ -1,4 +1,4 @@
-"""Every query the job machinery runs: leasing outbox work, the scheduler's lease and its runs."""
+"""Every query the job machinery runs: leasing outbox work, the scheduler's lease and its runs, its gauges."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.models import EmailMessage, JobLease, JobRun, WebhookDelivery, WorkStatus
+from shipyard.models import EmailMessage, Event, JobLease, JobRun, WebhookDelivery, WebhookEndpoint, WorkStatus
 
 Work = TypeVar("Work", WebhookDelivery, EmailMessage)
 
@@ -125,3 +125,16 @@ async def prune_runs(session: AsyncSession, before: datetime) -> int:
     """Forget periodic runs started before `before`."""
     result = await session.execute(delete(JobRun).where(JobRun.started_at < before))
     return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult for DELETE
+
+
+async def outbox_backlog(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many events wait for the relay, and when the oldest was written."""
+    row = (
+        await session.execute(select(func.count(), func.min(Event.created_at)).where(Event.dispatched_at.is_(None)))
+    ).one()
+    return int(row[0]), row[1]
+
+
+async def count_disabled_endpoints(session: AsyncSession) -> int:
+    """Webhook endpoints switched off, across organisations (a gauge)."""
+    return int(await session.scalar(select(func.count()).where(WebhookEndpoint.enabled.is_(False))) or 0)

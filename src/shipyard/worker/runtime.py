@@ -1,9 +1,10 @@
 """The job runtime of one process: its broker, its jobs, and what it runs in the background.
 
-`embedded(app)` is what `shipyard serve` enters in its lifespan: without REDIS_URL it runs a
-worker (the in-process broker, fed by the relay) and the scheduler inside the web process; with
-it, only a producer that asks the Redis workers to relay after each commit. `running(...)` is
-the same for `shipyard worker` and `shipyard scheduler`.
+`running(...)` is what `shipyard worker` and `shipyard scheduler` enter, and, through
+`worker_wiring.embedded(app)`, `shipyard serve` in its lifespan: without REDIS_URL it runs a worker
+(the in-process broker, fed by the relay) and the scheduler inside the web process; with it, only a
+producer that asks the Redis workers to relay after each commit. The runtime knows no domain: the
+jobs, the relay's claim and the periodic jobs come in a `JobWiring` from the composition layer.
 """
 
 from __future__ import annotations
@@ -16,19 +17,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx2
-from fastapi import FastAPI
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
-from shipyard.backup.operations import scheduled_backup
-from shipyard.email.sender import Sender, sender_for
 from shipyard.kit.db import Database
 from shipyard.kit.logging import get_logger
 from shipyard.settings import Settings
-from shipyard.webhooks.retry import RetryPolicy
-from shipyard.webhooks.service import WebhookConfig
 from shipyard.worker import dispatch, relay, tasks
 from shipyard.worker.broker import create_broker
 from shipyard.worker.metrics import JobMetrics
@@ -37,26 +33,25 @@ from shipyard.worker.scheduler import PeriodicJob, Scheduler
 log = get_logger("shipyard.worker")
 METRICS_REFRESH_S = 15.0
 SHUTDOWN_GRACE_S = 5.0
-BACKUP_DAILY = "backup.daily"
 
 
 class Runtime:
     """Everything a job needs, built once per process from the settings."""
 
-    def __init__(self, settings: Settings, database: Database, broker: AsyncBroker, metrics: JobMetrics) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, broker: AsyncBroker, metrics: JobMetrics, wiring: tasks.JobWiring
+    ) -> None:
         self.settings = settings
         self.database = database
         self.broker = broker
         self.metrics = metrics
-        self.webhooks = WebhookConfig.from_settings(settings)
-        self.retry = RetryPolicy.from_settings(settings)
-        self.sender: Sender = sender_for(settings)
+        self.wiring = wiring
         # No proxies from the environment: a proxy would connect somewhere the SSRF guard never checked.
         self.http = httpx2.AsyncClient(follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_s)
         # In-process transport: this process runs whatever it enqueues, so it must not take more than it can run.
         self.local = isinstance(broker, InMemoryBroker)
         self.in_flight = 0
-        self.tasks = tasks.register(broker, self)
+        self.tasks = tasks.register(broker, self, wiring)
         self.scheduler: Scheduler | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -78,7 +73,7 @@ class Runtime:
 
     async def enqueue(self, name: str, *args: str, request_id: str | None = None) -> bool:
         """Send a job to the broker; False if it could not be sent (its lease expires and it is retried)."""
-        counted = self.local and name in tasks.COUNTED
+        counted = self.local and name in self.wiring.counted
         if counted:
             self.in_flight += 1
         kicker = self.tasks[name].kicker()
@@ -95,7 +90,7 @@ class Runtime:
 
     def finished(self, name: str) -> None:
         """A counted job ended: free its slot and let the relay refill it."""
-        if self.local and name in tasks.COUNTED:
+        if self.local and name in self.wiring.counted:
             self.in_flight -= 1
             # Refill in batches, not one claim transaction per finished job.
             if self.in_flight <= self.settings.jobs_concurrency // 2:
@@ -148,14 +143,8 @@ class Runtime:
                 await asyncio.wait_for(self._stopping.wait(), timeout=METRICS_REFRESH_S)
 
     def periodic_jobs(self) -> list[PeriodicJob]:
-        """The scheduler's jobs: reminders daily, pruning hourly, the daily backup, and (on Redis) the sweep."""
-        jobs = [
-            PeriodicJob(tasks.REMINDERS, timedelta(days=1), lambda: self.enqueue(tasks.REMINDERS)),
-            PeriodicJob(tasks.PRUNE, timedelta(hours=1), lambda: self.enqueue(tasks.PRUNE)),
-        ]
-        if self.settings.backup_dir is not None and self.settings.is_sqlite:
-            # Run by the scheduler itself, not a worker: one file, one writer of it, once a day.
-            jobs.append(PeriodicJob(BACKUP_DAILY, timedelta(days=1), lambda: scheduled_backup(self.settings)))
+        """The scheduler's jobs: the wired ones and, on Redis, the relay's sweep."""
+        jobs = self.wiring.periodic(self)
         if not self.local:
             # Each in-process worker polls by itself; Redis workers are fed by this sweep (and by commits).
             sweep = timedelta(seconds=self.settings.jobs_poll_interval_s)
@@ -212,6 +201,7 @@ async def running(
     settings: Settings,
     database: Database,
     *,
+    wiring: tasks.JobWiring,
     work: bool,
     schedule: bool,
     metrics: JobMetrics | None = None,
@@ -219,7 +209,7 @@ async def running(
 ) -> AsyncIterator[Runtime]:
     """A runtime that runs jobs (`work`) and/or the scheduler (`schedule`), until the block exits."""
     broker = create_broker(settings)
-    runtime = Runtime(settings, database, broker, metrics or JobMetrics())
+    runtime = Runtime(settings, database, broker, metrics or JobMetrics(), wiring)
     runtime.metrics.pools.watch(database)
     try:
         await broker.startup()
@@ -249,18 +239,3 @@ async def running(
     finally:
         dispatch.unregister(database.write_engine, runtime.wake)
         await runtime.close()
-
-
-@asynccontextmanager
-async def embedded(app: FastAPI) -> AsyncIterator[Runtime]:
-    """For the app's lifespan: jobs in-process without REDIS_URL, a producer for the Redis workers with it."""
-    settings: Settings = app.state.settings
-    metrics = getattr(app.state, "job_metrics", None)
-    if metrics is None:
-        http_metrics = getattr(app.state, "metrics", None)
-        metrics = JobMetrics(http_metrics.registry if http_metrics is not None else None)
-        app.state.job_metrics = metrics
-    here = settings.jobs_run_embedded
-    async with running(settings, app.state.database, work=here, schedule=here, metrics=metrics) as runtime:
-        app.state.jobs = runtime
-        yield runtime

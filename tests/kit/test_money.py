@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.mcp.money import exponent, format_minor
+from shipyard.kit.money import exponent, format_minor
 from shipyard.mcp.schemas import Money
 
 
