@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from shipyard.audit import service as audit_service
-from shipyard.audit.repository import AuditFilter
-from shipyard.audit.schemas import AuditEventRead
+from shipyard.audit.schemas import AuditEventRead, AuditFilter
 from shipyard.error_reports import service as error_reports_service
 from shipyard.identity.auth import AuditRead
 from shipyard.kit.api import API_V1

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shipyard.audit.schemas import AuditFilter
 from shipyard.models import AuditEvent
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilter:
-    """Optional filters for listing audit events."""
-
-    action: str | None = None
-    actor_id: str | None = None
-    target_type: str | None = None
-    target_id: str | None = None
-    occurred_after: datetime | None = None
-    occurred_before: datetime | None = None
 
 
 def add(session: AsyncSession, event: AuditEvent) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,3 +28,15 @@ class AuditEventRead(BaseModel):
     user_agent: str | None
     request_id: str | None
     details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Optional filters for listing audit events."""
+
+    action: str | None = None
+    actor_id: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    occurred_after: datetime | None = None
+    occurred_before: datetime | None = None

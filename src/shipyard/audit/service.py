@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import repository
-from shipyard.audit.repository import AuditFilter
+from shipyard.audit.schemas import AuditFilter
 from shipyard.error_reports import service as error_reports_service
 from shipyard.identity.principal import ActorType, Principal
 from shipyard.kit.context import current_request_context

@@ -8,7 +8,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import service as audit_service
-from shipyard.audit.repository import AuditFilter
+from shipyard.audit.schemas import AuditFilter
 from shipyard.customers import service as customer_service
 from shipyard.error_reports import service as error_service
 from shipyard.identity import repository as identity_repository
