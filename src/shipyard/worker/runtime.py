@@ -24,7 +24,9 @@ from taskiq.receiver import Receiver
 
 from shipyard.backup.operations import scheduled_backup
 from shipyard.email.sender import Sender, sender_for
+from shipyard.kit.app_state import kit_state
 from shipyard.kit.db import Database
+from shipyard.kit.idempotency import IdempotencyStore
 from shipyard.kit.logging import get_logger
 from shipyard.settings import Settings
 from shipyard.webhooks.retry import RetryPolicy
@@ -43,9 +45,19 @@ BACKUP_DAILY = "backup.daily"
 class Runtime:
     """Everything a job needs, built once per process from the settings."""
 
-    def __init__(self, settings: Settings, database: Database, broker: AsyncBroker, metrics: JobMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        broker: AsyncBroker,
+        metrics: JobMetrics,
+        *,
+        idempotency: IdempotencyStore | None = None,
+    ) -> None:
         self.settings = settings
         self.database = database
+        # The app's own store when the app runs jobs in its lifespan (decision 0039).
+        self.idempotency = idempotency or IdempotencyStore.from_settings(database, settings)
         self.broker = broker
         self.metrics = metrics
         self.webhooks = WebhookConfig.from_settings(settings)
@@ -216,10 +228,14 @@ async def running(
     schedule: bool,
     metrics: JobMetrics | None = None,
     scheduler_holder: str | None = None,
+    idempotency: IdempotencyStore | None = None,
 ) -> AsyncIterator[Runtime]:
-    """A runtime that runs jobs (`work`) and/or the scheduler (`schedule`), until the block exits."""
+    """A runtime that runs jobs (`work`) and/or the scheduler (`schedule`), until the block exits.
+
+    In the app's lifespan it shares the app's `idempotency` store; a standalone worker builds its own.
+    """
     broker = create_broker(settings)
-    runtime = Runtime(settings, database, broker, metrics or JobMetrics())
+    runtime = Runtime(settings, database, broker, metrics or JobMetrics(), idempotency=idempotency)
     runtime.metrics.pools.watch(database)
     try:
         await broker.startup()
@@ -254,13 +270,15 @@ async def running(
 @asynccontextmanager
 async def embedded(app: FastAPI) -> AsyncIterator[Runtime]:
     """For the app's lifespan: jobs in-process without REDIS_URL, a producer for the Redis workers with it."""
-    settings: Settings = app.state.settings
+    state = kit_state(app)
+    settings: Settings = state.settings
     metrics = getattr(app.state, "job_metrics", None)
     if metrics is None:
-        http_metrics = getattr(app.state, "metrics", None)
-        metrics = JobMetrics(http_metrics.registry if http_metrics is not None else None)
+        metrics = JobMetrics(state.metrics.registry if state.metrics is not None else None)
         app.state.job_metrics = metrics
     here = settings.jobs_run_embedded
-    async with running(settings, app.state.database, work=here, schedule=here, metrics=metrics) as runtime:
+    async with running(
+        settings, state.database, work=here, schedule=here, metrics=metrics, idempotency=state.idempotency
+    ) as runtime:
         app.state.jobs = runtime
         yield runtime

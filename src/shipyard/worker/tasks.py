@@ -13,7 +13,6 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
 from shipyard.auth.db_store import prune_expired as prune_expired_sessions
 from shipyard.email import tasks as email_tasks
-from shipyard.kit.idempotency import IdempotencyStore
 from shipyard.kit.logging import get_logger
 from shipyard.models.base import utcnow
 from shipyard.webhooks import tasks as webhook_tasks
@@ -74,13 +73,7 @@ def register(broker: AsyncBroker, runtime: Runtime) -> Tasks:
         return await email_tasks.reminders(runtime)
 
     async def prune() -> int:
-        settings = runtime.settings
-        store = IdempotencyStore(
-            runtime.database.writer,
-            ttl=timedelta(hours=settings.idempotency_ttl_hours),
-            lock=timedelta(seconds=settings.idempotency_lock_s),
-        )
-        keys = await store.prune()
+        keys = await runtime.idempotency.prune()
         async with runtime.database.writer() as session:
             runs = await worker_repository.prune_runs(session, utcnow() - RUNS_KEPT)
             await session.commit()
