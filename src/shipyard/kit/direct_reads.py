@@ -10,9 +10,10 @@ no transaction whose snapshot could differ. So the request reader's session carr
 It is used only while the session itself has done nothing yet: once the request has read or written
 through the session, it keeps using the session, so that it reads its own writes. It is off on
 SQLite and behind PgBouncer in transaction mode: there a statement prepared outside a transaction may
-be executed on another server connection (PgBouncer 1.18 in transaction mode). A driver error or a pool that
-stays busy past the pool timeout returns None, and the caller runs the same statement through the
-session, which reports the failure the usual way (and lets the unit of work retry a dead connection).
+be executed on another server connection (PgBouncer 1.18: docs/conventions.md, known traps). A
+driver error or a pool that stays busy past the pool timeout returns None, and the caller runs the
+same statement through the session, which reports the failure the usual way (and lets the unit of
+work retry a dead connection).
 """
 
 from __future__ import annotations
