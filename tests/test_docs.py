@@ -61,3 +61,61 @@ def test_every_setting_is_in_the_configuration_reference() -> None:
         f"SHIPYARD_{name.upper()}" for name in Settings.model_fields if f"`SHIPYARD_{name.upper()}`" not in documented
     ]
     assert missing == []
+
+
+# What a file outside the repository would be cited as: the steering notes' names, a sibling folder,
+# an absolute path on a development machine. Built from pieces so that this file does not match itself.
+OUTSIDE_REFERENCE = re.compile(
+    "|".join(
+        (
+            r"\.\./" + "shared",
+            r"\b" + "TRA" + "PS" + r"\b",
+            r"\b" + "CONVENTIONS" + r"\.md",
+            r"\b" + "DESIGN" + r"\.md",
+            r"(?<![\w.])/" + "work" + r"/",
+        )
+    )
+)
+
+
+def tracked_text_files() -> list[Path]:
+    """Every file git knows of that reads as UTF-8 text (the lockfile and binaries left out)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],  # noqa: S607 (git from PATH, as make does)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    files = []
+    for name in listed:
+        path = REPO / name
+        if name == "uv.lock" or not path.is_file():
+            continue
+        try:
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        files.append(path)
+    return files
+
+
+def outside_references(text: str) -> list[str]:
+    """The lines of `text` that cite a file outside the repository."""
+    return [line.strip() for line in text.splitlines() if OUTSIDE_REFERENCE.search(line)]
+
+
+def test_the_reference_finder_sees_files_outside_the_repository() -> None:
+    cited = "see ../" + "shared/notes\nthe " + "TRA" + "PS" + " list\n"
+    cited += "CONVENTIONS" + ".md\n" + "DESIGN" + ".md §3\n" + "cd /" + "work/main\n"
+    inside = "docs/conventions.md\nsrc/shipyard/kit/db.py\nhttps://example.com/work/x\n./work/tmp\ntraps of PgBouncer\n"
+    assert outside_references(cited + inside) == cited.strip().splitlines()
+
+
+def test_nothing_in_the_repository_cites_a_file_outside_it() -> None:
+    files = tracked_text_files()
+    assert REPO / "README.md" in files
+    found = [
+        f"{path.relative_to(REPO)}: {line}" for path in files for line in outside_references(path.read_text("utf-8"))
+    ]
+    assert found == []

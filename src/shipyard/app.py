@@ -9,25 +9,30 @@ from importlib.metadata import version
 from pathlib import Path
 
 from fastapi import FastAPI
+from mcp.server import MCPServer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from shipyard.audit.endpoints import router as audit_router
+from shipyard.auth.app_state import SignInState
 from shipyard.auth.login_endpoints import router as login_router
-from shipyard.auth.oidc import create_oidc_client
+from shipyard.auth.oidc import OIDCClient, create_oidc_client
 from shipyard.auth.pages import router as pages_router
 from shipyard.auth.session_endpoints import router as session_router
-from shipyard.auth.store import create_session_store
+from shipyard.auth.store import SessionStore, create_session_store
 from shipyard.backup.state import BackupStateCollector, state_path
 from shipyard.customers.endpoints import router as customers_router
 from shipyard.error_reports.endpoints import router as errors_router
 from shipyard.error_reports.recorder import record_server_error
 from shipyard.events.endpoints import router as events_router
+from shipyard.identity.app_state import IdentityState
 from shipyard.identity.auth import principal_key, refuse_unauthorised
 from shipyard.identity.authenticator import TokenAuthenticator
 from shipyard.identity.endpoints import router as identity_router
@@ -35,6 +40,7 @@ from shipyard.identity.rate_limit import ApiRateLimitMiddleware, ApiRatePolicy
 from shipyard.invoices.endpoints import router as invoices_router
 from shipyard.invoices.send_endpoint import router as invoice_send_router
 from shipyard.kit.api import API_V1
+from shipyard.kit.app_state import KitState
 from shipyard.kit.body_guard import BodyGuardMiddleware
 from shipyard.kit.db import Database, create_database
 from shipyard.kit.idempotency import IdempotencyStore
@@ -43,7 +49,7 @@ from shipyard.kit.metrics import HttpMetrics
 from shipyard.kit.openapi import build_openapi
 from shipyard.kit.problems import install_problem_handlers, problem_response
 from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
-from shipyard.kit.rate_limit import create_rate_limiter
+from shipyard.kit.rate_limit import RateLimiter, create_rate_limiter
 from shipyard.kit.request_context import RequestContextMiddleware
 from shipyard.kit.routing import MethodSemanticsMiddleware
 from shipyard.kit.sentry import configure_sentry, report_exception
@@ -52,6 +58,8 @@ from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
 from shipyard.mcp.server import mount_mcp
 from shipyard.settings import Settings
 from shipyard.webhooks.endpoints import router as webhooks_router
+from shipyard.worker.metrics import JobMetrics
+from shipyard.worker.runtime import Runtime
 from shipyard.worker_wiring import embedded as job_runtime
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -88,6 +96,35 @@ async def _on_server_error(scope: Scope, status: int, exc: BaseException | None)
         report_exception(exc)
 
 
+class AppState(State):
+    """The app's state, one object: what `create_app` knows, then what its lifespan opens (decision 0039).
+
+    A Starlette `State` (attribute access over a dict), so `app.state` still reads as before; the
+    annotations give the type checker every field. Lower layers read it through their own protocol
+    (`kit_state`, `identity_state`, `sign_in_state`); the assignments below prove it satisfies each.
+    """
+
+    settings: Settings
+    metrics: HttpMetrics | None
+    labelled_routes: list[BaseRoute]
+    mcp: MCPServer
+    # Set by the lifespan:
+    database: Database
+    idempotency: IdempotencyStore
+    authenticator: TokenAuthenticator
+    session_store: SessionStore
+    oidc: OIDCClient | None
+    rate_limiter: RateLimiter
+    # Set by the job runtime (worker/runtime.py `embedded`):
+    jobs: Runtime
+    job_metrics: JobMetrics
+
+
+def _satisfies_every_layers_view(state: AppState) -> tuple[KitState, IdentityState, SignInState]:
+    # Never called: the type checker proves here that `AppState` is what each layer's accessor casts to.
+    return state, state, state
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app for `settings` (read from the environment when omitted)."""
     settings = settings or Settings()
@@ -102,41 +139,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
 
+    state = AppState({"settings": settings, "metrics": metrics})
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         database = create_database(settings)
         await database.open_direct_reads()
-        app.state.database = database
-        app.state.idempotency = IdempotencyStore(
-            database.writer,
-            ttl=timedelta(hours=settings.idempotency_ttl_hours),
-            lock=timedelta(seconds=settings.idempotency_lock_s),
-        )
-        app.state.authenticator = TokenAuthenticator(
+        state.database = database
+        # One store for the requests and the jobs this process runs (its prune task).
+        state.idempotency = IdempotencyStore.from_settings(database, settings)
+        state.authenticator = TokenAuthenticator(
             database.reader,
             database.writer,
             ttl_s=settings.token_cache_ttl_s,
             last_used_resolution=timedelta(seconds=settings.token_last_used_resolution_s),
         )
         # Sign-in: the session store (database, or Valkey/Redis db0), the OIDC client, the rate limiter.
-        app.state.session_store = create_session_store(settings, database)
-        app.state.oidc = create_oidc_client(settings)
-        app.state.rate_limiter = create_rate_limiter(settings)
+        state.session_store = create_session_store(settings, database)
+        state.oidc = create_oidc_client(settings)
+        state.rate_limiter = create_rate_limiter(settings)
         try:
             # Jobs stop (draining in-flight work) before the database they use is disposed of.
-            async with app.state.mcp.session_manager.run(), job_runtime(app):
+            async with state.mcp.session_manager.run(), job_runtime(app):
                 yield
         finally:
-            for resource in (app.state.rate_limiter, app.state.oidc, app.state.session_store):
+            for resource in (state.rate_limiter, state.oidc, state.session_store):
                 if resource is not None:
                     await resource.aclose()
             await database.dispose()
 
     def current_database() -> Database:
-        return app.state.database  # type: ignore[no-any-return]  # set by the lifespan
+        return state.database
 
     def current_idempotency() -> IdempotencyStore:
-        return app.state.idempotency  # type: ignore[no-any-return]  # set by the lifespan
+        return state.idempotency
 
     app = FastAPI(
         title="Shipyard",
@@ -179,8 +215,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Middleware(MethodSemanticsMiddleware),
         ],
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
+    # Stored once; code below the composition layer reads it through its layer's typed view.
+    app.state = state
     install_problem_handlers(app, gate=refuse_unauthorised)
     app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(DBAPIError, _database_error)
@@ -202,7 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # twice (10% of a GET's CPU). Each router already carries its full prefix, tags and responses.
         app.router.routes.extend(router.routes)
     # Answers the unit of work gives without routing (idempotent replays) still get a route label.
-    app.state.labelled_routes = [route for router in api_routers for route in router.routes]
+    state.labelled_routes = [route for router in api_routers for route in router.routes]
     app.include_router(system_router)
     app.include_router(login_router)
     app.include_router(pages_router)

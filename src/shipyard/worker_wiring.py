@@ -20,7 +20,7 @@ from shipyard.backup.operations import scheduled_backup
 from shipyard.email import tasks as email_tasks
 from shipyard.email.sender import sender_for
 from shipyard.events import repository as event_repository
-from shipyard.kit.idempotency import IdempotencyStore
+from shipyard.kit.app_state import kit_state
 from shipyard.kit.logging import get_logger
 from shipyard.models import EmailMessage, WebhookDelivery
 from shipyard.models.base import utcnow
@@ -83,13 +83,7 @@ def _jobs(runtime: Runtime) -> Mapping[str, Job]:
 
 
 async def _prune(runtime: Runtime) -> int:
-    settings = runtime.settings
-    store = IdempotencyStore(
-        runtime.database.writer,
-        ttl=timedelta(hours=settings.idempotency_ttl_hours),
-        lock=timedelta(seconds=settings.idempotency_lock_s),
-    )
-    keys = await store.prune()
+    keys = await runtime.idempotency.prune()
     async with runtime.database.writer() as session:
         runs = await worker_repository.prune_runs(session, utcnow() - RUNS_KEPT)
         await session.commit()
@@ -138,15 +132,22 @@ WIRING = JobWiring(jobs=_jobs, counted=frozenset({DELIVER, SEND_EMAIL}), claim=_
 @asynccontextmanager
 async def embedded(app: FastAPI) -> AsyncIterator[Runtime]:
     """For the app's lifespan: jobs in-process without REDIS_URL, a producer for the Redis workers with it."""
-    settings: Settings = app.state.settings
+    state = kit_state(app)
+    settings: Settings = state.settings
     metrics = getattr(app.state, "job_metrics", None)
     if metrics is None:
-        http_metrics = getattr(app.state, "metrics", None)
-        metrics = JobMetrics(http_metrics.registry if http_metrics is not None else None)
+        metrics = JobMetrics(state.metrics.registry if state.metrics is not None else None)
         app.state.job_metrics = metrics
     here = settings.jobs_run_embedded
+    # The app's own idempotency store: one per process (decision 0039).
     async with running(
-        settings, app.state.database, wiring=WIRING, work=here, schedule=here, metrics=metrics
+        settings,
+        state.database,
+        wiring=WIRING,
+        work=here,
+        schedule=here,
+        metrics=metrics,
+        idempotency=state.idempotency,
     ) as runtime:
         app.state.jobs = runtime
         yield runtime

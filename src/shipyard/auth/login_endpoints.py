@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from shipyard.auth import audit, cookies, service
+from shipyard.auth.app_state import sign_in_state
 from shipyard.auth.failures import report_auth_failure
 from shipyard.auth.oidc import (
     INVALID_LOGIN_ATTEMPT,
@@ -65,7 +66,7 @@ def safe_return_to(value: str | None) -> str:
 
 
 def _client(request: Request) -> OIDCClient:
-    client: OIDCClient | None = request.app.state.oidc
+    client: OIDCClient | None = sign_in_state(request.app).oidc
     if client is None:
         raise ProblemError(
             404,
@@ -76,7 +77,7 @@ def _client(request: Request) -> OIDCClient:
 
 
 def _store(request: Request) -> SessionStore:
-    return request.app.state.session_store  # type: ignore[no-any-return]  # set by the lifespan
+    return sign_in_state(request.app).session_store
 
 
 def _unavailable(exc: ProviderUnavailableError) -> ProblemError:
@@ -232,9 +233,9 @@ async def _refuse(request: Request, exc: LoginError, *, provider: str | None) ->
     """Audit (in a transaction of its own) and log a refused sign-in."""
     context = current_request_context()
     details = {"check": exc.check} if exc.check else {}
-    count_sign_in(request, request.app.state.settings, provider=provider, reason=exc.reason)
+    count_sign_in(request, sign_in_state(request.app).settings, provider=provider, reason=exc.reason)
     await audit.record_auth_event_now(
-        request.app.state.database,
+        sign_in_state(request.app).database,
         audit.LOGIN_FAILED,
         user_id=None,
         organization_id=None,

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from shipyard.auth import cookies, csrf, sessions
+from shipyard.auth.app_state import sign_in_state
 from shipyard.identity import repository as identity_repository
 from shipyard.identity.auth import Authenticated, resolve_principal
 from shipyard.identity.principal import Principal
@@ -55,7 +56,7 @@ def _content_security_policy(settings: Settings) -> str:
 
 
 def _page(request: Request, template: str, **context: Any) -> HTMLResponse:  # noqa: ANN401 - template values
-    settings: Settings = request.app.state.settings
+    settings: Settings = sign_in_state(request.app).settings
     html = _templates.get_template(template).render(**context)
     return HTMLResponse(
         html,
@@ -85,11 +86,11 @@ async def login_page(request: Request, error: str | None = None) -> Any:  # noqa
     """The sign-in buttons: one per provider (Authentik), or a plain "Sign in"."""
     if await _session_principal(request):
         return RedirectResponse("/account", status_code=303)
-    settings: Settings = request.app.state.settings
+    settings: Settings = sign_in_state(request.app).settings
     return _page(
         request,
         "login.html",
-        enabled=settings.oidc_enabled and request.app.state.oidc is not None,
+        enabled=settings.oidc_enabled and sign_in_state(request.app).oidc is not None,
         buttons=settings.sign_in_buttons,
         error=error if error and error.isidentifier() else None,
     )
@@ -101,8 +102,8 @@ async def account_page(request: Request, db: DBSession) -> Any:  # noqa: ANN401 
     principal = await _session_principal(request)
     if principal is None:
         return await _refresh_or_sign_in(request)
-    settings: Settings = request.app.state.settings
-    store: SessionStore = request.app.state.session_store
+    settings: Settings = sign_in_state(request.app).settings
+    store: SessionStore = sign_in_state(request.app).session_store
     account = await sessions.load_account(db, principal.user_id)
     organization = await identity_repository.get_organization(db, principal.organization_id)
     if account is None or organization is None:
@@ -128,15 +129,15 @@ async def account_page(request: Request, db: DBSession) -> Any:  # noqa: ANN401 
 
 async def _refresh_or_sign_in(request: Request) -> RedirectResponse:
     """With a refresh cookie, rotate it and come back to the page; otherwise go and sign in."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = sign_in_state(request.app).settings
     refresh_token = cookies.read_refresh_cookie(dict(request.cookies), settings)
     if refresh_token is None:
         return RedirectResponse("/login", status_code=303)
-    database = request.app.state.database
+    database = sign_in_state(request.app).database
     try:
         # A GET gets the request's read-only session; the rotation (and its audit event) writes in its own.
         async with database.writer() as session:
-            issued = await sessions.rotate(request.app.state.session_store, database, session, refresh_token)
+            issued = await sessions.rotate(sign_in_state(request.app).session_store, database, session, refresh_token)
             await session.commit()
     except ProblemError:  # expired, revoked or reused (reuse is audited and ends the session)
         response = RedirectResponse("/login", status_code=303)
@@ -152,5 +153,5 @@ async def revoke_session(
     session_id: str, principal: Authenticated, db: DBSession, request: Request
 ) -> RedirectResponse:
     """Sign another browser of mine out (the form carries the CSRF token; the dependency checks it)."""
-    await sessions.revoke_own_session(request.app.state.session_store, db, principal.user_id, session_id)
+    await sessions.revoke_own_session(sign_in_state(request.app).session_store, db, principal.user_id, session_id)
     return RedirectResponse("/account", status_code=303)

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
+from shipyard.auth.app_state import sign_in_state
 from shipyard.auth.failures import report_auth_failure
 from shipyard.kit.context import current_request_context
 from shipyard.kit.problems import ProblemError
@@ -28,11 +29,11 @@ def rate_limited(bucket: str) -> Any:  # noqa: ANN401 - FastAPI's Depends() mark
     """A dependency refusing a client over `auth_rate_limit_per_minute` hits a minute on `bucket` (429)."""
 
     async def check_rate_limit(request: Request) -> None:
-        settings = request.app.state.settings
+        settings = sign_in_state(request.app).settings
         limit = int(getattr(settings, "auth_rate_limit_per_minute", DEFAULT_AUTH_LIMIT_PER_MINUTE))
         if limit <= 0:  # 0 switches the limit off (a load test, say)
             return
-        limiter: RateLimiter = request.app.state.rate_limiter
+        limiter: RateLimiter = sign_in_state(request.app).rate_limiter
         ip = _client_ip(request)
         result = await limiter.hit(rate_limit_key(bucket, ip), limit=limit, window_s=AUTH_WINDOW_S)
         if result.allowed:

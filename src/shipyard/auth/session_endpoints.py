@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from shipyard.auth import audit, cookies, csrf, sessions
+from shipyard.auth.app_state import sign_in_state
 from shipyard.auth.failures import report_auth_failure
 from shipyard.auth.session_schemas import (
     AccountRead,
@@ -35,7 +36,7 @@ SessionID = str
 
 
 def _store(request: Request) -> SessionStore:
-    return request.app.state.session_store  # type: ignore[no-any-return]  # set by the lifespan
+    return sign_in_state(request.app).session_store
 
 
 def _refused(exc: ProblemError, settings: Settings) -> Response:
@@ -66,7 +67,7 @@ async def refresh(request: Request, session: DBSession, settings: AppSettings) -
         return _refused(sessions.session_expired("No live session to refresh; sign in again."), settings)
     await _require_csrf(request, record, settings)
     try:
-        issued = await sessions.rotate(store, request.app.state.database, session, token)
+        issued = await sessions.rotate(store, sign_in_state(request.app).database, session, token)
     except ProblemError as exc:
         return _refused(exc, settings)
     body = RefreshedRead(
@@ -101,7 +102,7 @@ async def logout(request: Request, session: DBSession, settings: AppSettings) ->
 
 async def _end_session_url(request: Request, id_token_hint: str | None) -> str | None:
     """The provider's RP-initiated logout URL, or None (sign-in not configured, or not supported)."""
-    oidc = request.app.state.oidc
+    oidc = sign_in_state(request.app).oidc
     if oidc is None:
         return None
     url: str | None = await oidc.end_session_url(id_token_hint)

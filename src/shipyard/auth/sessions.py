@@ -15,6 +15,7 @@ from sqlalchemy import select
 from starlette.requests import cookie_parser
 
 from shipyard.auth import audit, cookies
+from shipyard.auth.app_state import sign_in_state
 from shipyard.auth.failures import report_auth_failure
 from shipyard.auth.store import Refused, Reused, Rotated, SessionRecord, SessionStore
 from shipyard.identity import repository as identity_repository
@@ -70,19 +71,19 @@ async def current_role(database: Database, record: SessionRecord) -> Role | None
 
 async def authenticate_cookies(scope: Scope, *, now: datetime | None = None) -> Principal | SessionFailure | None:
     """The Principal behind the request's access cookie; None when the request carries no session cookie."""
-    app = scope["app"]
-    settings = app.state.settings
+    state = sign_in_state(scope["app"])
+    settings = state.settings
     jar = cookie_parser(header(scope, b"cookie") or "")
     access = cookies.read_access_cookie(jar, settings)
     if access is None:
         # The browser dropped the short access cookie but still holds the refresh one: tell it to refresh.
         return SessionFailure(SESSION_EXPIRED) if cookies.read_refresh_cookie(jar, settings) else None
-    store: SessionStore = app.state.session_store
+    store: SessionStore = state.session_store
     now = now or utcnow()
     record = await store.resolve_access(access, now=now)
     if record is None:
         return SessionFailure(SESSION_EXPIRED)
-    role = await current_role(app.state.database, record)
+    role = await current_role(state.database, record)
     if role is None:
         # Removed from the organisation: the session is useless, and refreshing must not revive it.
         await store.revoke_session(record.session_id, MEMBERSHIP_REMOVED, now=now)

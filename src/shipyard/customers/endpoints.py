@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import TypeAdapter
 
 from shipyard.customers import service as customer_service
-from shipyard.customers.repository import CustomerFilter
-from shipyard.customers.schemas import CustomerCreate, CustomerRead, CustomerUpdate
+from shipyard.customers.schemas import CustomerCreate, CustomerFilter, CustomerRead, CustomerUpdate
 from shipyard.identity.auth import CustomersRead, CustomersWrite
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import AppSettings, DBSession
@@ -17,7 +16,7 @@ from shipyard.kit.etag import check_if_match, etag_for
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
 from shipyard.kit.types import EmailAddress, Timestamp
-from shipyard.models import Customer
+from shipyard.models import Customer, CustomerRow
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"], responses=problem_responses(401, 403))
 Paging = Annotated[PageParams, Depends(page_params_for("cus"))]
@@ -26,7 +25,7 @@ CustomerID = Annotated[str, "customer ID"]
 _CUSTOMER_READS = TypeAdapter(list[CustomerRead])
 
 
-def _read(customer: Customer | customer_service.CustomerView, response: Response) -> CustomerRead:
+def _read(customer: Customer | CustomerRow, response: Response) -> CustomerRead:
     response.headers["ETag"] = etag_for(customer.id, customer.version)
     return CustomerRead.model_validate(customer)
 

@@ -7,25 +7,17 @@ CPU than running it on a warm connection (SQLAlchemy compiles each shape once an
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.kit import direct_reads
-from shipyard.models import Customer
+from shipyard.models import Customer, CustomerRow
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-@dataclass(frozen=True, slots=True)
-class CustomerFilter:
-    """Optional filters for listing customers."""
-
-    email: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    from shipyard.customers.schemas import CustomerFilter
 
 
 _ONE_ACTIVE = (
@@ -34,9 +26,10 @@ _ONE_ACTIVE = (
     Customer.archived_at.is_(None),
 )
 _GET = select(Customer).where(*_ONE_ACTIVE)
-# Every mapped column, labelled with its attribute name (`metadata_`): rows that build a `Customer`.
-_ROW_COLUMNS = direct_reads.labelled_columns(Customer)
-_GET_ROW = select(*_ROW_COLUMNS).where(*_ONE_ACTIVE)
+# Every mapped column, labelled with its attribute name (`metadata_`): rows that build a `Customer`
+# or, by position, a `CustomerRow` (checked against each other here, at import).
+_ROWS: direct_reads.RowShape[CustomerRow] = direct_reads.RowShape(CustomerRow, Customer)
+_GET_ROW = _ROWS.select().where(*_ONE_ACTIVE)
 
 
 async def get(session: AsyncSession, organization_id: str, customer_id: str) -> Customer | None:
@@ -60,22 +53,8 @@ async def get_row(session: AsyncSession, organization_id: str, customer_id: str)
     from the row cost more CPU than the read itself.
     """
     params = {"organization_id": organization_id, "customer_id": customer_id}
-    found = _customer_rows(await direct_reads.rows(session, _GET_ROW, params))
+    found = _ROWS.build(await direct_reads.rows(session, _GET_ROW, params))
     return found[0] if found else None
-
-
-class CustomerRow(NamedTuple):
-    """A customer as a list shows it: the `Customer` columns, by the same names, without the ORM."""
-
-    id: str
-    organization_id: str
-    name: str
-    email: str
-    metadata_: dict[str, Any]
-    archived_at: datetime | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
 
 
 async def list_page(
@@ -101,25 +80,13 @@ async def list_page(
         after=bool(after_id),
     )
     bound = {name: value for name, value in params.items() if value}
-    return _customer_rows(await direct_reads.rows(session, query, bound))
-
-
-def _customer_rows(found: Sequence[Mapping[str, Any]]) -> list[CustomerRow]:
-    """The rows as `CustomerRow`s, by position once their column names are known to match.
-
-    Checked once per result rather than matched by name on every row (a third of a page's CPU): a
-    column added to `Customer` but not to `CustomerRow` still fails loudly instead of shifting.
-    """
-    if found and tuple(found[0].keys()) != CustomerRow._fields:
-        msg = f"customer columns {tuple(found[0].keys())} do not match CustomerRow {CustomerRow._fields}"
-        raise RuntimeError(msg)
-    return [CustomerRow._make(row.values()) for row in found]
+    return _ROWS.build(await direct_reads.rows(session, query, bound))
 
 
 @functools.cache
 def _list_query(*, email: bool, created_after: bool, created_before: bool, after: bool) -> Select[Any]:
     """The list statement for one combination of filters (16 at most, each built once)."""
-    query = select(*_ROW_COLUMNS).where(
+    query = _ROWS.select().where(
         Customer.organization_id == bindparam("organization_id"), Customer.archived_at.is_(None)
     )
     if email:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -62,3 +63,12 @@ class CustomerRead(BaseModel):
     metadata: dict[str, str] = Field(validation_alias="metadata_")
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFilter:
+    """Optional filters for listing customers."""
+
+    email: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None

@@ -8,16 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import service as audit
 from shipyard.customers import repository
-from shipyard.customers.repository import CustomerFilter, CustomerRow
-from shipyard.customers.schemas import CustomerCreate, CustomerRead, CustomerUpdate
+from shipyard.customers.schemas import CustomerCreate, CustomerFilter, CustomerRead, CustomerUpdate
 from shipyard.events import service as events
 from shipyard.identity.principal import Principal
-from shipyard.models import Customer
+from shipyard.models import Customer, CustomerRow
 from shipyard.models.base import utcnow
 
 TARGET = "customer"
-# What `read` returns, named here so that endpoints need not reach into the repository.
-CustomerView = CustomerRow
 
 
 def event_snapshot(customer: Customer) -> dict[str, Any]:
@@ -30,7 +27,7 @@ async def get(session: AsyncSession, principal: Principal, customer_id: str) -> 
     return await repository.get(session, principal.organization_id, customer_id)
 
 
-async def read(session: AsyncSession, principal: Principal, customer_id: str) -> CustomerView | None:
+async def read(session: AsyncSession, principal: Principal, customer_id: str) -> CustomerRow | None:
     """The customer as a read-only answer shows it (`get` for one to change), or None."""
     return await repository.get_row(session, principal.organization_id, customer_id)
 

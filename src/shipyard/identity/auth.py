@@ -17,6 +17,7 @@ from shipyard.auth import csrf
 from shipyard.auth.failures import report_auth_failure
 from shipyard.auth.sessions import SessionFailure, authenticate_cookies, client_ip, session_expired
 from shipyard.identity import audit_trail
+from shipyard.identity.app_state import identity_state
 from shipyard.identity.authenticator import AuthFailure, TokenAuthenticator
 from shipyard.identity.principal import Principal
 from shipyard.kit.asgi import header
@@ -42,7 +43,7 @@ async def resolve_principal(scope: Scope) -> Principal | AuthFailure | None:
         if authorization[: len(_BEARER)].lower() != _BEARER:
             outcome = AuthFailure("unsupported_scheme")
         else:
-            authenticator: TokenAuthenticator = scope["app"].state.authenticator
+            authenticator: TokenAuthenticator = identity_state(scope["app"]).authenticator
             context = state.get("request_context")
             outcome = await authenticator.authenticate(
                 authorization[len(_BEARER) :].strip(), getattr(context, "ip", None)
@@ -54,7 +55,9 @@ async def resolve_principal(scope: Scope) -> Principal | AuthFailure | None:
             headers = {
                 name: value for name in ("origin", "referer", "x-csrf-token") if (value := header(scope, name.encode()))
             }
-            state["csrf_passed"] = csrf.headers_pass(headers, outcome.session_id or "", scope["app"].state.settings)
+            state["csrf_passed"] = csrf.headers_pass(
+                headers, outcome.session_id or "", identity_state(scope["app"]).settings
+            )
     state["auth_outcome"] = outcome
     if isinstance(outcome, Principal):
         state["principal"] = outcome
@@ -92,7 +95,7 @@ async def _authenticated(request: Request) -> Principal:
     if isinstance(outcome, SessionFailure):
         raise session_expired()
     # Its own transaction: the request's will be rolled back, and the refusal must still be recorded.
-    async with request.app.state.database.writer() as session:
+    async with identity_state(request.app).database.writer() as session:
         audit_trail.record_auth_failure(
             session, outcome.reason, token_id=outcome.token_id, organization_id=outcome.organization_id
         )
@@ -107,7 +110,7 @@ async def _authenticated(request: Request) -> Principal:
 
 async def _require_csrf(request: Request, principal: Principal) -> None:
     """Accept an HTML form's `csrf_token` field (and Origin); otherwise refuse with 403 `csrf_failed`."""
-    settings = request.app.state.settings
+    settings = identity_state(request.app).settings
     if await csrf.request_passes(request, principal.session_id or "", settings):
         request.scope["state"]["csrf_passed"] = True
         return

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from shipyard.identity import service as identity_service
+from shipyard.identity.app_state import identity_state
 from shipyard.identity.auth import TokensWrite
 from shipyard.identity.schemas import TokenCreate, TokenCreated, TokenRead
 from shipyard.kit.api import API_V1
@@ -59,5 +60,5 @@ async def revoke_token(token_id: str, principal: TokensWrite, session: DBSession
     if token is None:
         raise ResourceNotFoundError("api_token", token_id)
     await identity_service.revoke_token(session, principal, token)
-    request.app.state.authenticator.mark_revoked(token.token_hash, token.id, token.organization_id)
+    identity_state(request.app).authenticator.mark_revoked(token.token_hash, token.id, token.organization_id)
     return TokenRead.model_validate(token)

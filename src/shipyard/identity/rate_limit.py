@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shipyard.identity.app_state import identity_state
 from shipyard.identity.auth import resolve_principal
 from shipyard.identity.principal import Principal
 from shipyard.kit.api import API_V1
@@ -79,7 +80,7 @@ class ApiRateLimitMiddleware:
         if policy.limit <= 0:  # 0 switches the policy off (a load test, say)
             await self.app(scope, receive, send)
             return
-        limiter: RateLimiter = scope["app"].state.rate_limiter
+        limiter: RateLimiter = identity_state(scope["app"]).rate_limiter
         key = f"api_{policy.name}:{await caller_key(scope)}"
         result = await limiter.hit(key, limit=policy.limit, window_s=policy.window_s)
         quota_headers = [(b"ratelimit-policy", policy.policy_header), (b"ratelimit", policy.state_header(result))]

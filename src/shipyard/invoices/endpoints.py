@@ -12,15 +12,14 @@ from shipyard.customers import service as customer_service
 from shipyard.identity.auth import InvoicesRead, InvoicesWrite
 from shipyard.identity.principal import Principal
 from shipyard.invoices import service as invoice_service
-from shipyard.invoices.repository import InvoiceFilter
-from shipyard.invoices.schemas import InvoiceCreate, InvoiceRead, InvoiceUpdate
+from shipyard.invoices.schemas import InvoiceCreate, InvoiceFilter, InvoiceRead, InvoiceUpdate
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.etag import check_if_match, etag_for
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
 from shipyard.kit.types import EmailAddress, Timestamp
-from shipyard.models import Customer, Invoice, InvoiceStatus
+from shipyard.models import Customer, Invoice, InvoiceRow, InvoiceStatus
 
 router = APIRouter(prefix=API_V1, tags=["invoices"], responses=problem_responses(401, 403))
 Paging = Annotated[PageParams, Depends(page_params_for("inv"))]
@@ -29,12 +28,12 @@ ITEM = "/customers/{customer_id}/invoices/{invoice_id}"
 _INVOICE_READS = TypeAdapter(list[InvoiceRead])
 
 
-def _read(invoice: Invoice, response: Response) -> InvoiceRead:
+def _read(invoice: Invoice | InvoiceRow, response: Response) -> InvoiceRead:
     response.headers["ETag"] = etag_for(invoice.id, invoice.version)
     return InvoiceRead.model_validate(invoice)
 
 
-def _page(invoices: list[Invoice], limit: int) -> Page[InvoiceRead]:
+def _page(invoices: list[InvoiceRow], limit: int) -> Page[InvoiceRead]:
     # One validation call for the page, as for customers: a call per row costs twice the CPU.
     items, cursor = make_page(
         _INVOICE_READS.validate_python(invoices, from_attributes=True), [i.id for i in invoices], limit
@@ -131,7 +130,10 @@ async def read_invoice(
     customer_id: str, invoice_id: str, principal: InvoicesRead, session: DBSession, response: Response
 ) -> InvoiceRead:
     """One invoice, with its ETag."""
-    return _read(await _invoice(session, principal, customer_id, invoice_id), response)
+    invoice = await invoice_service.read(session, principal, customer_id, invoice_id)
+    if invoice is None:
+        raise ResourceNotFoundError("invoice", invoice_id)
+    return _read(invoice, response)
 
 
 @router.patch(ITEM, response_model=InvoiceRead, responses=problem_responses(404, 409, 412, 415, 422, 428))

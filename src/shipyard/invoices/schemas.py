@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -103,3 +104,14 @@ class InvoiceRead(BaseModel):
     finalized_at: datetime | None
     paid_at: datetime | None
     voided_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFilter:
+    """Optional filters for listing invoices."""
+
+    customer_id: str | None = None
+    status: str | None = None
+    customer_email: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None

@@ -10,10 +10,9 @@ from shipyard.audit import service as audit
 from shipyard.events import service as events
 from shipyard.identity.principal import Principal
 from shipyard.invoices import repository
-from shipyard.invoices.repository import InvoiceFilter
-from shipyard.invoices.schemas import InvoiceCreate, InvoiceRead, InvoiceUpdate, LineItemIn
+from shipyard.invoices.schemas import InvoiceCreate, InvoiceFilter, InvoiceRead, InvoiceUpdate, LineItemIn
 from shipyard.kit.problems import InvalidStateTransitionError
-from shipyard.models import Customer, Invoice, InvoiceStatus
+from shipyard.models import Customer, Invoice, InvoiceRow, InvoiceStatus
 from shipyard.models.base import utcnow
 
 TARGET = "invoice"
@@ -43,9 +42,14 @@ async def get(session: AsyncSession, principal: Principal, customer_id: str, inv
     return await repository.get(session, principal.organization_id, customer_id, invoice_id)
 
 
+async def read(session: AsyncSession, principal: Principal, customer_id: str, invoice_id: str) -> InvoiceRow | None:
+    """The invoice as a read-only answer shows it (`get` for one to change), or None."""
+    return await repository.get_row(session, principal.organization_id, customer_id, invoice_id)
+
+
 async def list_page(
     session: AsyncSession, principal: Principal, filters: InvoiceFilter, *, limit: int, after_id: str | None
-) -> list[Invoice]:
+) -> list[InvoiceRow]:
     """A page of the organisation's invoices."""
     return await repository.list_page(session, principal.organization_id, filters, limit=limit, after_id=after_id)
 

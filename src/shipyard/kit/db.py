@@ -149,7 +149,7 @@ def _postgres_engine(url: str, settings: Settings) -> AsyncEngine:
     if settings.db_pgbouncer:
         # PgBouncer in transaction mode hands each transaction to any server connection, so a
         # statement prepared on one backend is missing on the next. Turn asyncpg's cache off and
-        # give every prepared statement a unique name (seen with PgBouncer 1.18, Debian 12's).
+        # give every prepared statement a unique name (PgBouncer 1.18: docs/conventions.md, known traps).
         connect_args["statement_cache_size"] = 0
         # SQLAlchemy's asyncpg dialect keeps its own cache of prepared statements on top of asyncpg's.
         connect_args["prepared_statement_cache_size"] = 0

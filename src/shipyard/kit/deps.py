@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shipyard.kit.app_state import kit_state
 from shipyard.settings import Settings
 
 
@@ -26,7 +27,7 @@ async def get_writer_session(request: Request) -> AsyncSession:
 
 async def get_settings(request: Request) -> Settings:
     """The app's settings."""
-    return request.app.state.settings  # type: ignore[no-any-return]  # Starlette's state is untyped
+    return kit_state(request.app).settings
 
 
 DBSession = Annotated[AsyncSession, Depends(get_session)]

@@ -10,25 +10,26 @@ no transaction whose snapshot could differ. So the request reader's session carr
 It is used only while the session itself has done nothing yet: once the request has read or written
 through the session, it keeps using the session, so that it reads its own writes. It is off on
 SQLite and behind PgBouncer in transaction mode: there a statement prepared outside a transaction may
-be executed on another server connection (PgBouncer 1.18 in transaction mode). A driver error or a pool that
-stays busy past the pool timeout returns None, and the caller runs the same statement through the
-session, which reports the failure the usual way (and lets the unit of work retry a dead connection).
+be executed on another server connection (PgBouncer 1.18: docs/conventions.md, known traps). A
+driver error or a pool that stays busy past the pool timeout returns None, and the caller runs the
+same statement through the session, which reports the failure the usual way (and lets the unit of
+work retry a dead connection).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 from pydantic_core import from_json
 from pydantic_core import to_json as _to_json
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from shipyard.kit.logging import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from sqlalchemy import Label, Select
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -125,6 +126,39 @@ def labelled_columns(model: type[Any]) -> list[Label[Any]]:
     """Every mapped column of `model`, labelled with its attribute name: a row of them builds a `model`."""
     mapper = inspect(model)
     return [prop.columns[0].label(prop.key) for prop in mapper.column_attrs]
+
+
+RowT = TypeVar("RowT", bound=tuple[Any, ...])
+
+
+class RowShape(Generic[RowT]):
+    """A model's columns read as plain rows of `row_type`: the one fast-read pattern (decision 0007).
+
+    Building an instrumented ORM object costs more CPU than reading its row, and matching every
+    row's values to fields by name costs a third of a page's CPU. So the row type's fields are
+    checked against the model's mapped columns once, when the repository module is imported (a
+    column added to the model but not to the row type fails at start-up instead of shifting
+    values), and each row is then built by position from a statement over exactly those columns.
+    """
+
+    def __init__(self, row_type: type[RowT], model: type[Any]) -> None:
+        self.columns = labelled_columns(model)
+        names = tuple(column.name for column in self.columns)
+        # Read at run time: type checkers see a NamedTuple's `_fields` and `_make` on its instances only.
+        fields = getattr(row_type, "_fields", None)
+        if names != fields:
+            msg = f"{model.__name__} columns {names} do not match {row_type.__name__} {fields}"
+            raise TypeError(msg)
+        self._make: Callable[[Iterable[Any]], RowT] = getattr(row_type, "_make")  # noqa: B009 - see above
+
+    def select(self) -> Select[Any]:
+        """A SELECT of the model's columns in the row type's order; add WHERE clauses to it."""
+        return select(*self.columns)
+
+    def build(self, found: Iterable[Mapping[str, Any]]) -> list[RowT]:
+        """The rows of a statement made by `select()`, by position (its columns are the fields)."""
+        make = self._make
+        return [make(row.values()) for row in found]
 
 
 async def fetch(session: AsyncSession, statement: Select[Any], params: dict[str, Any]) -> list[asyncpg.Record] | None:

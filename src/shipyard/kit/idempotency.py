@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from shipyard.kit.db import Database
+    from shipyard.settings import Settings
+
 MAX_KEY_LENGTH = 255
 # A key is 1 to 255 visible ASCII characters or inner spaces (no double quote), bare or as a
 # structured-field string ("abc"), whose quotes are not part of the key. The OpenAPI document
@@ -115,6 +118,15 @@ class IdempotencyStore:
         self.sessions = sessions
         self.ttl = ttl
         self.lock = lock  # the lease length; its request renews it while it runs
+
+    @classmethod
+    def from_settings(cls, database: Database, settings: Settings) -> IdempotencyStore:
+        """The store on `database`'s writer with the configured key lifetime and lease."""
+        return cls(
+            database.writer,
+            ttl=timedelta(hours=settings.idempotency_ttl_hours),
+            lock=timedelta(seconds=settings.idempotency_lock_s),
+        )
 
     async def claim(self, scope: IdempotencyScope, digest: str) -> Claim:
         """Take the key for this request, or say why it cannot run."""

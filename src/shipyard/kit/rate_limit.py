@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 from shipyard.kit.logging import get_logger
 from shipyard.kit.redis_url import redis_db_url
 
-RATE_LIMIT_REDIS_DB = 1  # DESIGN.md: db0 sessions, db1 cache + rate limits, db2 job queue
+RATE_LIMIT_REDIS_DB = 1  # docs/conventions.md: db0 sessions, db1 cache + rate limits, db2 job queue
 KEY_PREFIX = "shipyard:rl:"
 DEFAULT_AUTH_LIMIT_PER_MINUTE = 5
 AUTH_WINDOW_S = 60.0

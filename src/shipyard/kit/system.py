@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from redis.asyncio import Redis
 
+from shipyard.kit.app_state import kit_state
 from shipyard.kit.draining import is_draining
 from shipyard.kit.logging import get_logger
 from shipyard.kit.problems import problem_response
@@ -45,7 +46,7 @@ async def health(request: Request) -> dict[str, str]:
 
     It names the release it runs when the deploy set SHIPYARD_RELEASE (docs/operations/deploys.md).
     """
-    release: str | None = request.app.state.settings.release
+    release: str | None = kit_state(request.app).settings.release
     return {"status": "ok", "release": release} if release else {"status": "ok"}
 
 
@@ -55,17 +56,17 @@ async def ready(request: Request) -> Response:
 
     503 `draining` first, without touching a dependency, while the host's drain marker exists.
     """
-    if is_draining(request.app.state.settings.data_dir):
+    if is_draining(kit_state(request.app).settings.data_dir):
         return problem_response(
             503, "draining", "This host is draining before a restart.", headers={"Retry-After": "5"}
         )
     failing: list[str] = []
     try:
-        await request.app.state.database.ping()
+        await kit_state(request.app).database.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         log.warning("readiness_check_failed", dependency="database", exc_type=type(exc).__name__)
         failing.append("database")
-    redis_url: str | None = request.app.state.settings.redis_url
+    redis_url: str | None = kit_state(request.app).settings.redis_url
     if redis_url:
         try:
             await _ping_redis(redis_url)
@@ -95,14 +96,15 @@ async def _ping_redis(url: str, timeout_s: float = 2.0) -> None:
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     """Prometheus exposition (404 when metrics are switched off)."""
-    if request.app.state.metrics is None:
+    state = kit_state(request.app)
+    if state.metrics is None:
         return problem_response(404, "not_found", "Metrics are disabled (SHIPYARD_METRICS_ENABLED=false).")
-    listen_port: int | None = request.app.state.settings.metrics_listen_port
+    listen_port: int | None = state.settings.metrics_listen_port
     # The local port the request arrived on (the listener's, never a client header).
     server = request.scope.get("server")
     if listen_port is not None and (server is None or server[1] != listen_port):
         return problem_response(404, "not_found", "No route matches this path.")
-    body, content_type = request.app.state.metrics.render()
+    body, content_type = state.metrics.render()
     return Response(content=body, media_type=content_type)
 
 

@@ -4,12 +4,12 @@ from shipyard.models.api_token import ApiToken
 from shipyard.models.audit_event import AuditEvent
 from shipyard.models.auth_session import AuthSession, AuthSessionToken, LoginAttempt
 from shipyard.models.base import Base
-from shipyard.models.customer import Customer
+from shipyard.models.customer import Customer, CustomerRow
 from shipyard.models.email_message import EmailMessage
 from shipyard.models.error_report import ErrorReport
 from shipyard.models.event import Event
 from shipyard.models.idempotency_key import IdempotencyKey
-from shipyard.models.invoice import Invoice, InvoiceStatus
+from shipyard.models.invoice import Invoice, InvoiceRow, InvoiceStatus
 from shipyard.models.job_lease import JobLease, JobRun
 from shipyard.models.leased import WorkStatus
 from shipyard.models.membership import Membership, Role
@@ -26,11 +26,13 @@ __all__ = [
     "AuthSessionToken",
     "Base",
     "Customer",
+    "CustomerRow",
     "EmailMessage",
     "ErrorReport",
     "Event",
     "IdempotencyKey",
     "Invoice",
+    "InvoiceRow",
     "InvoiceStatus",
     "JobLease",
     "JobRun",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,3 +26,20 @@ class Customer(Timestamped, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative contract
+
+
+class CustomerRow(NamedTuple):
+    """A customer as a read shows it: the `Customer` columns, by the same names, without the ORM.
+
+    Read through `kit.direct_reads.RowShape`, which checks these fields against the columns above.
+    """
+
+    id: str
+    organization_id: str
+    name: str
+    email: str
+    metadata_: dict[str, Any]
+    archived_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime

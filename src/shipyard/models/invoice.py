@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,3 +47,27 @@ class Invoice(Timestamped, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative contract
+
+
+class InvoiceRow(NamedTuple):
+    """An invoice as a read shows it: the `Invoice` columns, by the same names, without the ORM.
+
+    Read through `kit.direct_reads.RowShape`, which checks these fields against the columns above.
+    """
+
+    id: str
+    organization_id: str
+    customer_id: str
+    number: int
+    status: str
+    currency: str
+    line_items: list[dict[str, Any]]
+    total: int
+    due_date: date | None
+    memo: str
+    finalized_at: datetime | None
+    paid_at: datetime | None
+    voided_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime

@@ -23,6 +23,7 @@ from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
 from shipyard.kit.db import Database
+from shipyard.kit.idempotency import IdempotencyStore
 from shipyard.kit.logging import get_logger
 from shipyard.settings import Settings
 from shipyard.worker import dispatch, relay, tasks
@@ -39,10 +40,19 @@ class Runtime:
     """Everything a job needs, built once per process from the settings."""
 
     def __init__(
-        self, settings: Settings, database: Database, broker: AsyncBroker, metrics: JobMetrics, wiring: tasks.JobWiring
+        self,
+        settings: Settings,
+        database: Database,
+        broker: AsyncBroker,
+        metrics: JobMetrics,
+        wiring: tasks.JobWiring,
+        *,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
+        # The app's own store when the app runs jobs in its lifespan (decision 0039).
+        self.idempotency = idempotency or IdempotencyStore.from_settings(database, settings)
         self.broker = broker
         self.metrics = metrics
         self.wiring = wiring
@@ -206,10 +216,14 @@ async def running(
     schedule: bool,
     metrics: JobMetrics | None = None,
     scheduler_holder: str | None = None,
+    idempotency: IdempotencyStore | None = None,
 ) -> AsyncIterator[Runtime]:
-    """A runtime that runs jobs (`work`) and/or the scheduler (`schedule`), until the block exits."""
+    """A runtime that runs jobs (`work`) and/or the scheduler (`schedule`), until the block exits.
+
+    In the app's lifespan it shares the app's `idempotency` store; a standalone worker builds its own.
+    """
     broker = create_broker(settings)
-    runtime = Runtime(settings, database, broker, metrics or JobMetrics(), wiring)
+    runtime = Runtime(settings, database, broker, metrics or JobMetrics(), wiring, idempotency=idempotency)
     runtime.metrics.pools.watch(database)
     try:
         await broker.startup()
