@@ -22,7 +22,7 @@ from shipyard.auth.login_endpoints import router as login_router
 from shipyard.auth.oidc import create_oidc_client
 from shipyard.auth.pages import router as pages_router
 from shipyard.auth.session_endpoints import router as session_router
-from shipyard.auth.store import create_session_store
+from shipyard.auth.session_stores import create_session_store
 from shipyard.backup.state import BackupStateCollector, state_path
 from shipyard.customers.endpoints import router as customers_router
 from shipyard.error_reports.endpoints import router as errors_router

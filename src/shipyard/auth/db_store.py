@@ -25,10 +25,9 @@ from shipyard.auth.store import (
     RotationOutcome,
     SessionRecord,
     hash_token,
-    new_token,
+    issue_tokens,
     storable_hint,
 )
-from shipyard.kit.ids import new_id
 from shipyard.models import AuthSession, AuthSessionToken, LoginAttempt
 from shipyard.models.base import utcnow
 
@@ -113,15 +112,7 @@ class DatabaseSessionStore:
     async def create_session(self, db: AsyncSession, new: NewSession, *, now: datetime | None = None) -> IssuedSession:
         """Add the session and its first tokens to `db` (the request's transaction commits them with the user)."""
         now = now or utcnow()
-        refresh_expires = now + self.lifetimes.refresh_for(remember=new.remember)
-        issued = IssuedSession(
-            session_id=new_id("ses"),
-            access_token=new_token(),
-            access_expires_at=min(now + self.lifetimes.access, refresh_expires),
-            refresh_token=new_token(),
-            refresh_expires_at=refresh_expires,
-            remember=new.remember,
-        )
+        issued = issue_tokens(self.lifetimes, remember=new.remember, now=now)
         db.add(
             AuthSession(
                 id=issued.session_id,
@@ -134,7 +125,7 @@ class DatabaseSessionStore:
                 id_token_hint=storable_hint(new.id_token_hint),
                 created_at=now,
                 last_seen_at=now,
-                expires_at=refresh_expires,
+                expires_at=issued.refresh_expires_at,
             )
         )
         await db.flush()
@@ -201,21 +192,13 @@ class DatabaseSessionStore:
         row = await _session_of(session, token_hash)
         if row is None or not _live(row, now):
             return Refused("session_expired")
-        refresh_expires = now + self.lifetimes.refresh_for(remember=row.remember)
-        issued = IssuedSession(
-            session_id=row.id,
-            access_token=new_token(),
-            access_expires_at=min(now + self.lifetimes.access, refresh_expires),
-            refresh_token=new_token(),
-            refresh_expires_at=refresh_expires,
-            remember=row.remember,
-        )
+        issued = issue_tokens(self.lifetimes, remember=row.remember, now=now, session_id=row.id)
         # The previous access token dies with the rotation: only the newest pair is ever valid.
         await session.execute(
             delete(AuthSessionToken).where(AuthSessionToken.session_id == row.id, AuthSessionToken.kind == ACCESS)
         )
         session.add_all(_token_rows(issued))
-        row.expires_at = refresh_expires
+        row.expires_at = issued.refresh_expires_at
         row.last_seen_at = now
         await session.flush()
         return Rotated(issued, _record(row))
