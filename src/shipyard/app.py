@@ -18,11 +18,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from shipyard.audit.endpoints import router as audit_router
-from shipyard.auth.login_endpoints import router as login_router
-from shipyard.auth.oidc import create_oidc_client
-from shipyard.auth.pages import router as pages_router
-from shipyard.auth.session_endpoints import router as session_router
-from shipyard.auth.session_stores import create_session_store
+from shipyard.auth.oidc.client import create_oidc_client
+from shipyard.auth.sessions.cookie_auth import CookieSessions
+from shipyard.auth.sessions.endpoints import router as session_router
+from shipyard.auth.sessions.factory import create_session_store
+from shipyard.auth.signin.endpoints import router as login_router
+from shipyard.auth.signin.pages import router as pages_router
 from shipyard.backup.state import BackupStateCollector, state_path
 from shipyard.customers.endpoints import router as customers_router
 from shipyard.error_reports.endpoints import router as errors_router
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
+    app.state.browser_sessions = CookieSessions()
     app.state.metrics = metrics
     install_problem_handlers(app, gate=refuse_unauthorised)
     app.add_exception_handler(StaleDataError, _stale_data)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
-from shipyard.auth.db_store import prune_expired as prune_expired_sessions
+from shipyard.auth.sessions.database_store import prune_expired as prune_expired_sessions
 from shipyard.email import tasks as email_tasks
 from shipyard.kit.idempotency import IdempotencyStore
 from shipyard.kit.logging import get_logger

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shipyard.auth.db_store import DatabaseSessionStore
-from shipyard.auth.redis_store import RedisSessionStore
-from shipyard.auth.store import Lifetimes
+from shipyard.auth.sessions.database_store import DatabaseSessionStore
+from shipyard.auth.sessions.redis_store import RedisSessionStore
+from shipyard.auth.sessions.store import Lifetimes
 
 if TYPE_CHECKING:
-    from shipyard.auth.store import SessionStore
+    from shipyard.auth.sessions.store import SessionStore
     from shipyard.kit.db import Database
     from shipyard.settings import Settings
 

@@ -19,9 +19,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from shipyard.auth import audit, cookies, service
+from shipyard.auth import audit
 from shipyard.auth.failures import report_auth_failure
-from shipyard.auth.oidc import (
+from shipyard.auth.oidc.client import (
     INVALID_LOGIN_ATTEMPT,
     ISSUER_MISMATCH,
     LOGIN_EXPIRED,
@@ -31,10 +31,12 @@ from shipyard.auth.oidc import (
     OIDCClient,
     ProviderUnavailableError,
 )
-from shipyard.auth.rate_limit import rate_limited
-from shipyard.auth.schemas import LoginAttemptData
-from shipyard.auth.sign_in_metrics import count_sign_in
-from shipyard.auth.store import NewSession, SessionStore
+from shipyard.auth.sessions import cookies
+from shipyard.auth.sessions.store import NewSession, SessionStore
+from shipyard.auth.signin import service
+from shipyard.auth.signin.metrics import count_sign_in
+from shipyard.auth.signin.rate_limit import rate_limited
+from shipyard.auth.signin.schemas import LoginAttemptData
 from shipyard.kit.context import current_request_context
 from shipyard.kit.deps import AppSettings, DBWriterSession
 from shipyard.kit.problems import ProblemError, render_problem_error

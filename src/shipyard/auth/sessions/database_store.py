@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CursorResult, delete, or_, select, update
 
-from shipyard.auth.store import (
+from shipyard.auth.sessions.store import (
     IssuedSession,
     Lifetimes,
     NewSession,

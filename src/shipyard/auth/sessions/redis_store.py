@@ -25,7 +25,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.auth.store import (
+from shipyard.auth.sessions.store import (
     IssuedSession,
     Lifetimes,
     NewSession,
