@@ -1,7 +1,8 @@
 """Architecture rules, checked on the syntax tree of every module under src/shipyard (as Polar does).
 
 Layering: endpoints parse and call services; services hold the business rules and never commit;
-repositories hold every query; `kit/` knows no domain. The request (or job) boundary commits.
+repositories hold every query, whatever module would otherwise run it; `kit/` knows no domain. The
+request (or job) boundary commits.
 """
 
 from __future__ import annotations
@@ -23,6 +24,19 @@ DOMAIN_PACKAGES = frozenset(
 
 # Known exceptions, each reported to the owner of the file with the fix. Keep this list short.
 COMMIT_ALLOWED: set[tuple[str, str]] = set()
+# Modules that build or run SQL without being a `repository.py`: the plumbing below the domains, where
+# the statement is not a domain query. Each says why. Keep this list short.
+SQL_ALLOWED = {
+    "kit/db.py": "the engine's connection check (SELECT 1) and per-connection settings",
+    "kit/direct_reads.py": "runs a repository's statement on a raw connection; it builds none itself",
+    "kit/idempotency.py": "the Idempotency-Key store, request plumbing under every domain",
+    "mcp/calls.py": "marks the MCP call's transaction READ ONLY; no query",
+    "backup/db_copy.py": "copies every table, whatever its model, from SQLite to PostgreSQL",
+    "backup/sqlite_file.py": "sqlite3's own locking and integrity statements on the database file",
+    "ops/secrets_cli.py": "an operator command that re-encrypts every stored secret, table by table",
+}
+# Schema declarations (server defaults are `text(...)`) and migrations are SQL by nature.
+SQL_ALLOWED_FOLDERS = ("models/", "migrations/")
 REPOSITORY_IMPORTS_ALLOWED = {
     # List filters are value objects defined in repository modules. Fix: define them in schemas.py
     # (or a filters.py) and import them from there in both the endpoints and the repository.
@@ -110,28 +124,37 @@ def base_http_middleware(modules: Modules) -> list[str]:
     return offenders
 
 
-def sql_in_endpoints(modules: Modules) -> list[str]:
-    """SQL is built and run in repositories, never in endpoints."""
-    offenders = []
-    for path, tree in _of_role(modules, "endpoints").items():
-        aliases = {"sqlalchemy", "sa"}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                aliases |= {alias.asname or alias.name for alias in node.names if alias.name.startswith("sqlalchemy")}
-        offenders += [
-            f"{path}: imports {name} from {module}"
-            for module, name in _imports(tree)
-            if module.startswith("sqlalchemy") and name in SQL_BUILDERS
-        ]
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-                continue
-            base = node.func.value
-            if isinstance(base, ast.Name) and base.id in aliases and node.func.attr in SQL_BUILDERS:
-                offenders.append(f"{path}:{node.lineno}: {base.id}.{node.func.attr}(...)")
-            if node.func.attr in SQL_EXECUTION:
-                offenders.append(f"{path}:{node.lineno}: .{node.func.attr}(...)")
-    return offenders
+def _runs_sql(path: str, tree: ast.Module) -> list[str]:
+    """Where a module builds SQL (`select`, `text`, ... from sqlalchemy) or hands a statement to a session."""
+    aliases = {"sqlalchemy", "sa"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases |= {alias.asname or alias.name for alias in node.names if alias.name.startswith("sqlalchemy")}
+    found = [
+        f"{path}: imports {name} from {module}"
+        for module, name in _imports(tree)
+        if module.startswith("sqlalchemy") and name in SQL_BUILDERS
+    ]
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        base = node.func.value
+        if isinstance(base, ast.Name) and base.id in aliases and node.func.attr in SQL_BUILDERS:
+            found.append(f"{path}:{node.lineno}: {base.id}.{node.func.attr}(...)")
+        # A statement is always passed; a Redis pipeline's argument-less `execute()` is not SQL.
+        elif node.func.attr in SQL_EXECUTION and node.args:
+            found.append(f"{path}:{node.lineno}: .{node.func.attr}(...)")
+    return found
+
+
+def sql_outside_repositories(modules: Modules) -> list[str]:
+    """SQL is built and run in repositories (`repository.py`), whatever the module that needs it is called."""
+    return [
+        offence
+        for path, tree in modules.items()
+        if Path(path).name != "repository.py" and path not in SQL_ALLOWED and not path.startswith(SQL_ALLOWED_FOLDERS)
+        for offence in _runs_sql(path, tree)
+    ]
 
 
 def endpoints_using_repositories(modules: Modules) -> list[str]:
@@ -189,7 +212,7 @@ def legacy_httpx_imports(modules: Modules) -> list[str]:
 RULES = [
     commits_outside_the_boundary,
     base_http_middleware,
-    sql_in_endpoints,
+    sql_outside_repositories,
     endpoints_using_repositories,
     repositories_reaching_up,
     services_knowing_http,
@@ -218,7 +241,7 @@ VIOLATIONS = {
         "kit/timing.py",
         "from starlette.middleware.base import BaseHTTPMiddleware\nclass T(BaseHTTPMiddleware): ...\n",
     ),
-    sql_in_endpoints: (
+    sql_outside_repositories: (
         "orders/endpoints.py",
         "import sqlalchemy as sa\nasync def f(session):\n    await session.execute(sa.select(1))\n",
     ),
@@ -235,6 +258,35 @@ def test_rule_flags_a_violation(rule: Callable[[Modules], list[str]]) -> None:
     path, source = VIOLATIONS[rule]
     assert rule({path: ast.parse(source)}) != []
     assert rule({path: ast.parse("x = 1\n")}) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "source"),
+    [
+        ("auth/sessions/database_store.py", "from sqlalchemy import delete\n"),
+        ("orders/pages.py", "async def f(session, statement):\n    return await session.scalars(statement)\n"),
+        ("orders/helpers/totals.py", "import sqlalchemy\nstatement = sqlalchemy.text('SELECT 1')\n"),
+    ],
+)
+def test_sql_is_flagged_in_a_module_of_any_name(path: str, source: str) -> None:
+    assert sql_outside_repositories({path: ast.parse(source)}) != []
+
+
+def test_sql_is_allowed_in_repositories_and_the_listed_plumbing() -> None:
+    source = ast.parse("from sqlalchemy import select\nasync def f(session):\n    await session.execute(select(1))\n")
+    allowed = ["orders/repository.py", "auth/sessions/repository.py", "kit/idempotency.py", "migrations/versions/x.py"]
+    assert sql_outside_repositories(dict.fromkeys(allowed, source)) == []
+    # A Redis pipeline's execute() takes no statement.
+    assert (
+        sql_outside_repositories({"orders/cache.py": ast.parse("async def f(pipe):\n    await pipe.execute()\n")}) == []
+    )
+
+
+def test_every_allowed_sql_module_exists_and_runs_sql() -> None:
+    modules = _modules()
+    assert {path: bool(_runs_sql(path, modules[path])) for path in SQL_ALLOWED if path in modules} == dict.fromkeys(
+        SQL_ALLOWED, True
+    )
 
 
 def test_no_module_is_over_400_lines() -> None:

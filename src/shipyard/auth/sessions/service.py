@@ -11,16 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from shipyard.auth import audit
 from shipyard.auth.failures import report_auth_failure
+from shipyard.auth.sessions import repository
 from shipyard.auth.sessions.store import Refused, Reused, Rotated, SessionRecord, SessionStore
 from shipyard.identity import repository as identity_repository
 from shipyard.identity.browser_sessions import session_expired
 from shipyard.kit.context import current_request_context
 from shipyard.kit.problems import ProblemError, ResourceNotFoundError
-from shipyard.models import Membership, Organization, User, UserIdentity
+from shipyard.models import Organization, User, UserIdentity
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,13 +130,5 @@ async def load_account(db: AsyncSession, user_id: str) -> Account | None:
     user = await db.get(User, user_id)
     if user is None:
         return None
-    identities = await db.scalars(
-        select(UserIdentity).where(UserIdentity.user_id == user_id).order_by(UserIdentity.created_at)
-    )
-    memberships = await db.execute(
-        select(Organization, Membership.role)
-        .join(Membership, Membership.organization_id == Organization.id)
-        .where(Membership.user_id == user_id)
-        .order_by(Organization.name, Organization.id)
-    )
-    return Account(user, list(identities), [(organization, role) for organization, role in memberships])
+    identities = await repository.list_identities(db, user_id)
+    return Account(user, identities, await repository.list_memberships(db, user_id))
