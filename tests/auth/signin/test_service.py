@@ -1,4 +1,4 @@
-"""The account rules of sign-in (auth/service.py) on a real database, without a provider."""
+"""The account rules of sign-in (auth/signin/service.py) on a real database, without a provider."""
 
 from __future__ import annotations
 

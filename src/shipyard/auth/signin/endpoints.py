@@ -3,7 +3,7 @@
 The login start keeps the one-time `state`, the nonce and the PKCE verifier server-side (the session
 store), bound to a random secret in the browser's login cookie; nothing about the login travels in a
 cookie. The callback takes that attempt back (one-time, whatever the browser), exchanges the code,
-checks the ID token and userinfo (auth/oidc.py), finds or creates the account (auth/service.py) and
+checks the ID token and userinfo (auth/oidc/client.py), finds or creates the account (auth/signin/service.py) and
 starts a fresh session. Every refusal fails closed: a `login_failed` problem naming a reason code, an
 audit event in a transaction of its own (the request's rolls back) and an `auth_failed` log event.
 """
