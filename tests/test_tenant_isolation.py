@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import func, select
 
-from shipyard.auth.store import NewSession
+from shipyard.auth.sessions.store import NewSession
 from shipyard.models import EmailMessage
 from shipyard.settings import Settings
 from tests.fixtures.billing import act, create_customer, create_invoice, invoice_body

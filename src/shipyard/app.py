@@ -22,11 +22,13 @@ from starlette.types import Scope
 
 from shipyard.audit.endpoints import router as audit_router
 from shipyard.auth.app_state import SignInState
-from shipyard.auth.login_endpoints import router as login_router
-from shipyard.auth.oidc import OIDCClient, create_oidc_client
-from shipyard.auth.pages import router as pages_router
-from shipyard.auth.session_endpoints import router as session_router
-from shipyard.auth.store import SessionStore, create_session_store
+from shipyard.auth.oidc.client import OIDCClient, create_oidc_client
+from shipyard.auth.sessions.cookie_auth import CookieSessions
+from shipyard.auth.sessions.endpoints import router as session_router
+from shipyard.auth.sessions.factory import create_session_store
+from shipyard.auth.sessions.store import SessionStore
+from shipyard.auth.signin.endpoints import router as login_router
+from shipyard.auth.signin.pages import router as pages_router
 from shipyard.backup.state import BackupStateCollector, state_path
 from shipyard.customers.endpoints import router as customers_router
 from shipyard.error_reports.endpoints import router as errors_router
@@ -35,6 +37,7 @@ from shipyard.events.endpoints import router as events_router
 from shipyard.identity.app_state import IdentityState
 from shipyard.identity.auth import principal_key, refuse_unauthorised
 from shipyard.identity.authenticator import TokenAuthenticator
+from shipyard.identity.browser_sessions import BrowserSessions
 from shipyard.identity.endpoints import router as identity_router
 from shipyard.identity.rate_limit import ApiRateLimitMiddleware, ApiRatePolicy
 from shipyard.invoices.endpoints import router as invoices_router
@@ -112,6 +115,7 @@ class AppState(State):
     database: Database
     idempotency: IdempotencyStore
     authenticator: TokenAuthenticator
+    browser_sessions: BrowserSessions
     session_store: SessionStore
     oidc: OIDCClient | None
     rate_limiter: RateLimiter
@@ -139,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
 
-    state = AppState({"settings": settings, "metrics": metrics})
+    state = AppState({"settings": settings, "metrics": metrics, "browser_sessions": CookieSessions()})
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

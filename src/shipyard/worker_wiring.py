@@ -15,7 +15,7 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from shipyard.auth.db_store import prune_expired as prune_expired_sessions
+from shipyard.auth.sessions.database_store import prune_expired as prune_expired_sessions
 from shipyard.backup.operations import scheduled_backup
 from shipyard.email import tasks as email_tasks
 from shipyard.email.sender import sender_for

@@ -21,9 +21,9 @@ import redis
 from starlette.responses import Response
 
 from shipyard.app import create_app
-from shipyard.auth import cookies
-from shipyard.auth.csrf import csrf_token
-from shipyard.auth.store import IssuedSession, NewSession, SessionStore
+from shipyard.auth.sessions import cookies
+from shipyard.auth.sessions.csrf import csrf_token
+from shipyard.auth.sessions.store import IssuedSession, NewSession, SessionStore
 from shipyard.settings import Settings
 from tests.fixtures.lifespan import running_lifespan
 from tests.fixtures.servers import RedisServer

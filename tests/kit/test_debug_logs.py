@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from shipyard.auth.schemas import VerifiedLogin
+from shipyard.auth.oidc.schemas import VerifiedLogin
 from shipyard.kit.db import create_database
 from shipyard.settings import Settings
 from tests.fixtures.log_capture import production_logs

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from starlette.middleware import Middleware
 
-from shipyard.auth.rate_limit import rate_limited
+from shipyard.auth.signin.rate_limit import rate_limited
 from shipyard.kit.problems import install_problem_handlers
 from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
 from shipyard.kit.rate_limit import (

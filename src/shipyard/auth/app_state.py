@@ -9,8 +9,8 @@ from shipyard.identity.app_state import IdentityState
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from shipyard.auth.oidc import OIDCClient
-    from shipyard.auth.store import SessionStore
+    from shipyard.auth.oidc.client import OIDCClient
+    from shipyard.auth.sessions.store import SessionStore
 
 
 class SignInState(IdentityState, Protocol):

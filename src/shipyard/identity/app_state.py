@@ -1,4 +1,4 @@
-"""Typed access to the app's state for identity: the kit's part and the token authenticator (decision 0039)."""
+"""Typed access to the app's state for identity: the kit's part, the token authenticator and browser sessions (0039)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from shipyard.identity.authenticator import TokenAuthenticator
+    from shipyard.identity.browser_sessions import BrowserSessions
 
 
 class IdentityState(KitState, Protocol):
     """What identity reads from the app's state (`shipyard.app.AppState` satisfies it, checked there)."""
 
     authenticator: TokenAuthenticator
+    # The cookie half of authentication, installed by the composition layer (auth/ implements it).
+    browser_sessions: BrowserSessions
 
 
 def identity_state(app: Starlette) -> IdentityState:

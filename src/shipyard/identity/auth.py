@@ -2,7 +2,9 @@
 
 Two credentials resolve to the same Principal: an API token (`Authorization: Bearer`) and a browser
 session cookie. A bearer header wins over a cookie. A cookie-authenticated request that changes
-state must also pass the CSRF checks (auth/csrf.py); a bearer call needs none.
+state must also pass the CSRF checks (auth/sessions/csrf.py); a bearer call needs none. Cookies are
+read through the `BrowserSessions` interface (identity/browser_sessions.py), so that identity never
+imports the sign-in and session code built on top of it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,10 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Mount
 
-from shipyard.auth import csrf
-from shipyard.auth.failures import report_auth_failure
-from shipyard.auth.sessions import SessionFailure, authenticate_cookies, client_ip, session_expired
 from shipyard.identity import audit_trail
 from shipyard.identity.app_state import identity_state
 from shipyard.identity.authenticator import AuthFailure, TokenAuthenticator
+from shipyard.identity.browser_sessions import BrowserSessions, SessionFailure, session_expired
 from shipyard.identity.principal import Principal
 from shipyard.kit.asgi import header
 from shipyard.kit.problems import ProblemError
@@ -49,15 +49,11 @@ async def resolve_principal(scope: Scope) -> Principal | AuthFailure | None:
                 authorization[len(_BEARER) :].strip(), getattr(context, "ip", None)
             )
     else:
-        outcome = await authenticate_cookies(scope)
-        if isinstance(outcome, Principal) and scope["method"] in csrf.UNSAFE_METHODS:
-            # Header checks only here (the body is not read yet); get_principal also accepts a form field.
-            headers = {
-                name: value for name in ("origin", "referer", "x-csrf-token") if (value := header(scope, name.encode()))
-            }
-            state["csrf_passed"] = csrf.headers_pass(
-                headers, outcome.session_id or "", identity_state(scope["app"]).settings
-            )
+        sessions: BrowserSessions = identity_state(scope["app"]).browser_sessions
+        outcome = await sessions.authenticate(scope)
+        # Header checks only here (the body is not read yet); get_principal also accepts a form field.
+        if isinstance(outcome, Principal) and (verdict := sessions.csrf_headers_pass(scope, outcome)) is not None:
+            state["csrf_passed"] = verdict
     state["auth_outcome"] = outcome
     if isinstance(outcome, Principal):
         state["principal"] = outcome
@@ -110,14 +106,9 @@ async def _authenticated(request: Request) -> Principal:
 
 async def _require_csrf(request: Request, principal: Principal) -> None:
     """Accept an HTML form's `csrf_token` field (and Origin); otherwise refuse with 403 `csrf_failed`."""
-    settings = identity_state(request.app).settings
-    if await csrf.request_passes(request, principal.session_id or "", settings):
-        request.scope["state"]["csrf_passed"] = True
-        return
-    report_auth_failure(
-        reason="csrf_failed", client_ip=client_ip(), session_id=principal.session_id, path=request.url.path
-    )
-    raise csrf.csrf_failed()
+    sessions: BrowserSessions = identity_state(request.app).browser_sessions
+    await sessions.require_csrf(request, principal)
+    request.scope["state"]["csrf_passed"] = True
 
 
 class _ScopesRequired:

@@ -1,4 +1,4 @@
-"""Routes for API tokens (`/api/v1/me` lives with the sessions: auth/session_endpoints.py)."""
+"""Routes for API tokens (`/api/v1/me` lives with the sessions: auth/sessions/endpoints.py)."""
 
 from __future__ import annotations
 

@@ -20,9 +20,10 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.auth import repository
 from shipyard.auth.audit import IDENTITY_LINKED, record_auth_event
-from shipyard.auth.schemas import SignInProfile, VerifiedLogin
+from shipyard.auth.oidc.schemas import VerifiedLogin
+from shipyard.auth.signin import repository
+from shipyard.auth.signin.schemas import SignInProfile
 from shipyard.identity import service as identity_service
 from shipyard.models import Organization, User, UserIdentity
 from shipyard.models.base import utcnow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from shipyard.auth import cookies
+from shipyard.auth.sessions import cookies
 from shipyard.models import Role
 from shipyard.models.base import utcnow
 from tests.auth.conftest import Browser, new_http, open_browser, put_cookie, start_session

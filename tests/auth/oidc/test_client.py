@@ -13,9 +13,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from shipyard.auth import oidc
-from shipyard.auth.oidc import LoginError, OIDCClient, ProviderUnavailableError
-from shipyard.auth.schemas import ProviderMetadata, VerifiedLogin
+from shipyard.auth.oidc import client as oidc
+from shipyard.auth.oidc.client import LoginError, OIDCClient, ProviderUnavailableError
+from shipyard.auth.oidc.schemas import ProviderMetadata, VerifiedLogin
 from shipyard.settings import Settings
 from tests.fixtures.oidc import OidcProvider, sign_in_at_provider, sign_out_at_provider
 from tests.fixtures.servers import free_port

@@ -15,7 +15,7 @@ from sqlalchemy import event, func, select
 
 from shipyard.app import create_app
 from shipyard.auth import audit
-from shipyard.auth.login_endpoints import safe_return_to
+from shipyard.auth.signin.endpoints import safe_return_to
 from shipyard.models import AuthSession, UserIdentity
 from shipyard.settings import Settings
 from tests.fixtures.lifespan import running_lifespan

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.auth.csrf import csrf_token, origin_allowed, origin_of, token_matches
+from shipyard.auth.sessions.csrf import csrf_token, origin_allowed, origin_of, token_matches
 from shipyard.settings import Settings
 from tests.auth.conftest import ORIGIN, Browser, open_browser
 from tests.fixtures.log_capture import production_logs

@@ -8,8 +8,9 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from shipyard.auth import audit, cookies
-from shipyard.auth.store import IssuedSession
+from shipyard.auth import audit
+from shipyard.auth.sessions import cookies
+from shipyard.auth.sessions.store import IssuedSession
 from shipyard.models.base import utcnow
 from tests.auth.conftest import ORIGIN, Browser, new_http, open_browser, start_session
 from tests.fixtures.log_capture import production_logs

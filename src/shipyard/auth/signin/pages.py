@@ -16,8 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from shipyard.auth import cookies, csrf, sessions
 from shipyard.auth.app_state import sign_in_state
+from shipyard.auth.sessions import cookies, csrf
+from shipyard.auth.sessions import service as sessions
 from shipyard.identity import repository as identity_repository
 from shipyard.identity.auth import Authenticated, resolve_principal
 from shipyard.identity.principal import Principal
@@ -25,7 +26,7 @@ from shipyard.kit.deps import DBSession
 from shipyard.kit.problems import ProblemError
 
 if TYPE_CHECKING:
-    from shipyard.auth.store import SessionStore
+    from shipyard.auth.sessions.store import SessionStore
     from shipyard.settings import Settings
 
 router = APIRouter(include_in_schema=False)

@@ -1,60 +1,34 @@
-"""Browser sessions, one level above the store: cookies to Principals, rotation, revocation, listing.
+"""Browser sessions, one level above the store: rotation, reuse detection, revocation, the account.
 
-Used by `identity/auth.py` (the cookie principal) and `auth/session_endpoints.py`. Nothing is
-cached: each request asks the store and re-reads the membership, so a revoked session or a removed
-member is refused on the very next request.
+Used by `auth/sessions/cookie_auth.py` (the cookie principal), the session endpoints and the pages.
+Nothing is cached: each request asks the store and re-reads the membership, so a revoked session or
+a removed member is refused on the very next request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from starlette.requests import cookie_parser
-
-from shipyard.auth import audit, cookies
-from shipyard.auth.app_state import sign_in_state
+from shipyard.auth import audit
 from shipyard.auth.failures import report_auth_failure
-from shipyard.auth.store import Refused, Reused, Rotated, SessionRecord, SessionStore
+from shipyard.auth.sessions import repository
+from shipyard.auth.sessions.store import Refused, Reused, Rotated, SessionRecord, SessionStore
 from shipyard.identity import repository as identity_repository
-from shipyard.identity.authenticator import AuthFailure
-from shipyard.identity.principal import Principal
-from shipyard.identity.scopes import ROLE_SCOPES
-from shipyard.kit.asgi import header
+from shipyard.identity.browser_sessions import session_expired
 from shipyard.kit.context import current_request_context
 from shipyard.kit.problems import ProblemError, ResourceNotFoundError
-from shipyard.models import Membership, Organization, User, UserIdentity
-from shipyard.models.base import utcnow
+from shipyard.models import Organization, User, UserIdentity
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
-    from starlette.types import Scope
 
-    from shipyard.auth.store import IssuedSession
+    from shipyard.auth.sessions.store import IssuedSession
     from shipyard.kit.db import Database
     from shipyard.models import Role
 
-# `last_seen_at` is written at most this often per session: one write a minute, not one per request.
-TOUCH_EVERY = timedelta(minutes=1)
-SESSION_EXPIRED = "session_expired"
 MEMBERSHIP_REMOVED = "membership_removed"
-
-
-@dataclass(frozen=True, slots=True)
-class SessionFailure(AuthFailure):
-    """A session cookie that opens no live session (expired, revoked, rotated away, or unknown)."""
-
-
-def session_expired(detail: str | None = None) -> ProblemError:
-    """401 `session_expired`: the browser should refresh (POST /api/auth/refresh) or sign in again."""
-    return ProblemError(
-        401,
-        SESSION_EXPIRED,
-        detail or "The browser session expired or was ended; refresh it (POST /api/auth/refresh) or sign in again.",
-        headers={"WWW-Authenticate": 'Bearer realm="shipyard"'},
-    )
 
 
 def client_ip() -> str | None:
@@ -67,36 +41,6 @@ async def current_role(database: Database, record: SessionRecord) -> Role | None
     """The user's role in the session's organisation today (None: no longer a member)."""
     async with database.reader() as session:
         return await identity_repository.get_role(session, record.organization_id, record.user_id)
-
-
-async def authenticate_cookies(scope: Scope, *, now: datetime | None = None) -> Principal | SessionFailure | None:
-    """The Principal behind the request's access cookie; None when the request carries no session cookie."""
-    state = sign_in_state(scope["app"])
-    settings = state.settings
-    jar = cookie_parser(header(scope, b"cookie") or "")
-    access = cookies.read_access_cookie(jar, settings)
-    if access is None:
-        # The browser dropped the short access cookie but still holds the refresh one: tell it to refresh.
-        return SessionFailure(SESSION_EXPIRED) if cookies.read_refresh_cookie(jar, settings) else None
-    store: SessionStore = state.session_store
-    now = now or utcnow()
-    record = await store.resolve_access(access, now=now)
-    if record is None:
-        return SessionFailure(SESSION_EXPIRED)
-    role = await current_role(state.database, record)
-    if role is None:
-        # Removed from the organisation: the session is useless, and refreshing must not revive it.
-        await store.revoke_session(record.session_id, MEMBERSHIP_REMOVED, now=now)
-        return SessionFailure(MEMBERSHIP_REMOVED, organization_id=record.organization_id)
-    if now - record.last_seen_at >= TOUCH_EVERY:
-        await store.touch(record.session_id, now=now)
-    return Principal(
-        organization_id=record.organization_id,
-        user_id=record.user_id,
-        role=role,
-        scopes=ROLE_SCOPES[role],
-        session_id=record.session_id,
-    )
 
 
 async def rotate(
@@ -186,13 +130,5 @@ async def load_account(db: AsyncSession, user_id: str) -> Account | None:
     user = await db.get(User, user_id)
     if user is None:
         return None
-    identities = await db.scalars(
-        select(UserIdentity).where(UserIdentity.user_id == user_id).order_by(UserIdentity.created_at)
-    )
-    memberships = await db.execute(
-        select(Organization, Membership.role)
-        .join(Membership, Membership.organization_id == Organization.id)
-        .where(Membership.user_id == user_id)
-        .order_by(Organization.name, Organization.id)
-    )
-    return Account(user, list(identities), [(organization, role) for organization, role in memberships])
+    identities = await repository.list_identities(db, user_id)
+    return Account(user, identities, await repository.list_memberships(db, user_id))

@@ -1,4 +1,4 @@
-"""The account rules of sign-in (auth/service.py) on a real database, without a provider."""
+"""The account rules of sign-in (auth/signin/service.py) on a real database, without a provider."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.auth import audit, service
-from shipyard.auth.schemas import SignInProfile, VerifiedLogin
+from shipyard.auth import audit
+from shipyard.auth.oidc.schemas import VerifiedLogin
+from shipyard.auth.signin import service
+from shipyard.auth.signin.schemas import SignInProfile
 from shipyard.identity import service as identity_service
 from shipyard.models import AuditEvent, Membership, User, UserIdentity
 

@@ -10,9 +10,18 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from shipyard.auth.db_store import DatabaseSessionStore, prune_expired
-from shipyard.auth.redis_store import PREFIX, RedisSessionStore
-from shipyard.auth.store import Lifetimes, NewSession, Refused, Reused, Rotated, SessionStore, hash_token, new_token
+from shipyard.auth.sessions.database_store import DatabaseSessionStore, prune_expired
+from shipyard.auth.sessions.redis_store import PREFIX, RedisSessionStore
+from shipyard.auth.sessions.store import (
+    Lifetimes,
+    NewSession,
+    Refused,
+    Reused,
+    Rotated,
+    SessionStore,
+    hash_token,
+    new_token,
+)
 from shipyard.models import AuthSession, AuthSessionToken, LoginAttempt
 from shipyard.models.base import utcnow
 from tests.auth.conftest import start_session

@@ -9,9 +9,9 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shipyard.auth import cookies
-from shipyard.auth.csrf import csrf_token
-from shipyard.auth.store import IssuedSession, new_token
+from shipyard.auth.sessions import cookies
+from shipyard.auth.sessions.csrf import csrf_token
+from shipyard.auth.sessions.store import IssuedSession, new_token
 from shipyard.models.base import utcnow
 from shipyard.settings import Settings
 

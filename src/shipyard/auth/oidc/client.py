@@ -28,7 +28,7 @@ from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, ClaimError, ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwk import Key, KeySet
 
-from shipyard.auth.schemas import AuthorizationRequest, ProviderMetadata, VerifiedLogin
+from shipyard.auth.oidc.schemas import AuthorizationRequest, ProviderMetadata, VerifiedLogin
 from shipyard.kit.logging import get_logger
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shipyard.auth import cookies
+from shipyard.auth.sessions import cookies
 from shipyard.models import AuditEvent
 from shipyard.settings import Settings
 from tests.auth.conftest import ORIGIN, Browser, new_http, open_browser

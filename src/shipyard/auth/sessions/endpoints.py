@@ -9,10 +9,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from shipyard.auth import audit, cookies, csrf, sessions
+from shipyard.auth import audit
 from shipyard.auth.app_state import sign_in_state
 from shipyard.auth.failures import report_auth_failure
-from shipyard.auth.session_schemas import (
+from shipyard.auth.sessions import cookies, csrf
+from shipyard.auth.sessions import service as sessions
+from shipyard.auth.sessions.schemas import (
     AccountRead,
     IdentityRead,
     MembershipRead,
@@ -21,9 +23,10 @@ from shipyard.auth.session_schemas import (
     SessionList,
     SessionRead,
 )
-from shipyard.auth.store import SessionRecord, SessionStore
+from shipyard.auth.sessions.store import SessionRecord, SessionStore
 from shipyard.identity import service as identity_service
 from shipyard.identity.auth import Authenticated
+from shipyard.identity.browser_sessions import session_expired
 from shipyard.identity.schemas import OrganizationRead
 from shipyard.identity.scopes import Scope
 from shipyard.kit.api import API_V1
@@ -64,7 +67,7 @@ async def refresh(request: Request, session: DBSession, settings: AppSettings) -
     token = cookies.read_refresh_cookie(request.cookies, settings)
     record = await store.find_by_refresh(token) if token else None
     if token is None or record is None:
-        return _refused(sessions.session_expired("No live session to refresh; sign in again."), settings)
+        return _refused(session_expired("No live session to refresh; sign in again."), settings)
     await _require_csrf(request, record, settings)
     try:
         issued = await sessions.rotate(store, sign_in_state(request.app).database, session, token)

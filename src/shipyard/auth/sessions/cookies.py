@@ -20,14 +20,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from shipyard.auth.csrf import csrf_token
+from shipyard.auth.sessions.csrf import csrf_token
 from shipyard.models.base import utcnow
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from shipyard.auth.store import IssuedSession
+    from shipyard.auth.sessions.store import IssuedSession
     from shipyard.settings import Settings
 
 HOST_PREFIX = "__Host-"

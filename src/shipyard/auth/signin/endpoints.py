@@ -3,7 +3,7 @@
 The login start keeps the one-time `state`, the nonce and the PKCE verifier server-side (the session
 store), bound to a random secret in the browser's login cookie; nothing about the login travels in a
 cookie. The callback takes that attempt back (one-time, whatever the browser), exchanges the code,
-checks the ID token and userinfo (auth/oidc.py), finds or creates the account (auth/service.py) and
+checks the ID token and userinfo (auth/oidc/client.py), finds or creates the account (auth/signin/service.py) and
 starts a fresh session. Every refusal fails closed: a `login_failed` problem naming a reason code, an
 audit event in a transaction of its own (the request's rolls back) and an `auth_failed` log event.
 """
@@ -19,10 +19,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from shipyard.auth import audit, cookies, service
+from shipyard.auth import audit
 from shipyard.auth.app_state import sign_in_state
 from shipyard.auth.failures import report_auth_failure
-from shipyard.auth.oidc import (
+from shipyard.auth.oidc.client import (
     INVALID_LOGIN_ATTEMPT,
     ISSUER_MISMATCH,
     LOGIN_EXPIRED,
@@ -32,10 +32,12 @@ from shipyard.auth.oidc import (
     OIDCClient,
     ProviderUnavailableError,
 )
-from shipyard.auth.rate_limit import rate_limited
-from shipyard.auth.schemas import LoginAttemptData
-from shipyard.auth.sign_in_metrics import count_sign_in
-from shipyard.auth.store import NewSession, SessionStore
+from shipyard.auth.sessions import cookies
+from shipyard.auth.sessions.store import NewSession, SessionStore
+from shipyard.auth.signin import service
+from shipyard.auth.signin.metrics import count_sign_in
+from shipyard.auth.signin.rate_limit import rate_limited
+from shipyard.auth.signin.schemas import LoginAttemptData
 from shipyard.kit.context import current_request_context
 from shipyard.kit.deps import AppSettings, DBWriterSession
 from shipyard.kit.problems import ProblemError, render_problem_error

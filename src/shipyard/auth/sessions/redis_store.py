@@ -25,7 +25,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shipyard.auth.store import (
+from shipyard.auth.sessions.store import (
     IssuedSession,
     Lifetimes,
     NewSession,
@@ -35,10 +35,10 @@ from shipyard.auth.store import (
     RotationOutcome,
     SessionRecord,
     hash_token,
+    issue_tokens,
     new_token,
     storable_hint,
 )
-from shipyard.kit.ids import new_id
 from shipyard.kit.redis_url import redis_db_url
 from shipyard.models.base import utcnow
 
@@ -206,15 +206,7 @@ class RedisSessionStore:
     ) -> IssuedSession:
         """Write the session and its first tokens in one script."""
         now = _now(now)
-        refresh_expires = now + self.lifetimes.refresh_for(remember=new.remember)
-        issued = IssuedSession(
-            session_id=new_id("ses"),
-            access_token=new_token(),
-            access_expires_at=min(now + self.lifetimes.access, refresh_expires),
-            refresh_token=new_token(),
-            refresh_expires_at=refresh_expires,
-            remember=new.remember,
-        )
+        issued = issue_tokens(self.lifetimes, remember=new.remember, now=now)
         await self._create(
             keys=[],
             args=[
@@ -266,6 +258,8 @@ class RedisSessionStore:
     async def rotate_refresh(self, refresh_token: str, *, now: datetime | None = None) -> RotationOutcome:
         """Exchange the token in one script; a used one revokes its session there and then."""
         now = _now(now)
+        # Not issue_tokens: the expiries depend on the session's "remember me", which only the script reads
+        # atomically, so it computes them by the same rule (see _ROTATE).
         access, refresh = new_token(), new_token()
         reply = await self._rotate(
             keys=[],

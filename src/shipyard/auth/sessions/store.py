@@ -1,4 +1,7 @@
-"""Where browser sessions and in-flight logins live: the database, or Valkey/Redis db0.
+"""The session store's interface, its records and the issuing of tokens: what both stores share.
+
+The stores themselves (the database, or Valkey/Redis db0) import this module, never the other way
+round: it is a leaf that imports nothing else from the package.
 
 A session is one sign-in on one device: a family of short access tokens and rotating refresh
 tokens. Tokens are random (`secrets.token_urlsafe(32)`) and only their SHA-256 hashes are stored,
@@ -14,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shipyard.kit.ids import new_id
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from shipyard.kit.db import Database
     from shipyard.settings import Settings
 
 TOKEN_BYTES = 32
@@ -158,6 +162,25 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
+def issue_tokens(
+    lifetimes: Lifetimes, *, remember: bool, now: datetime, session_id: str | None = None
+) -> IssuedSession:
+    """A fresh access and refresh token pair, for a new session (`session_id` None) or a rotation.
+
+    The refresh token lives as long as "remember me" says; the access token never outlives it.
+    Both stores issue through here, so a session's tokens and expiries do not depend on the store.
+    """
+    refresh_expires = now + lifetimes.refresh_for(remember=remember)
+    return IssuedSession(
+        session_id=session_id or new_id("ses"),
+        access_token=new_token(),
+        access_expires_at=min(now + lifetimes.access, refresh_expires),
+        refresh_token=new_token(),
+        refresh_expires_at=refresh_expires,
+        remember=remember,
+    )
+
+
 def storable_hint(id_token_hint: str | None) -> str | None:
     """The ID token to keep for RP-initiated logout, or None when it would not fit."""
     return id_token_hint if id_token_hint and len(id_token_hint) <= MAX_ID_TOKEN_HINT else None
@@ -166,15 +189,3 @@ def storable_hint(id_token_hint: str | None) -> str | None:
 def hash_token(token: str) -> str:
     """SHA-256 hex of a token: what the stores keep. Tokens are random, so no salt or stretching is needed."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def create_session_store(settings: Settings, database: Database) -> SessionStore:
-    """The database store on the embedded default; the Redis store (db0 of REDIS_URL) when REDIS_URL is set."""
-    lifetimes = Lifetimes.from_settings(settings)
-    if settings.redis_url:
-        from shipyard.auth.redis_store import RedisSessionStore
-
-        return RedisSessionStore(settings.redis_url, lifetimes)
-    from shipyard.auth.db_store import DatabaseSessionStore
-
-    return DatabaseSessionStore(database, lifetimes)

@@ -1,0 +1,1 @@
+"""The OpenID Connect relying party: discovery, keys, the authorization request, code exchange, ID token checks."""
