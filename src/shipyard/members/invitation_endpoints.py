@@ -74,9 +74,10 @@ async def create_invitation(
     organization = await identity_repository.get_organization(session, principal.organization_id)
     if organization is None:
         raise ResourceNotFoundError("organization", principal.organization_id)
-    invitation = await invitations.create(
+    issued = await invitations.create(
         session, principal, organization, email=str(body.email), role=body.role, context=context_from(settings)
     )
+    invitation = issued.invitation
     response.headers["Location"] = f"{API_V1}/invitations/{invitation.id}"
     return invitation_read(invitation)
 

@@ -39,6 +39,14 @@ class InvitationContext:
     ttl: timedelta
 
 
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A new invitation and its link, which exists only here and in the email (the CLI can print it)."""
+
+    invitation: Invitation
+    link: str
+
+
 def hash_token(token: str) -> str:
     """The SHA-256 hex digest stored for a token (random, so neither salt nor stretching is needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -66,8 +74,8 @@ async def _is_member(session: AsyncSession, organization_id: str, email: str) ->
 
 async def _send(
     session: AsyncSession, invitation: Invitation, organization: Organization, inviter: str, context: InvitationContext
-) -> None:
-    """A new token for the invitation, a new expiry, and the email carrying its link."""
+) -> str:
+    """A new token for the invitation, a new expiry, and the email carrying its link; returns the link."""
     token = secrets.token_urlsafe(32)
     invitation.token_hash = hash_token(token)
     invitation.expires_at = utcnow() + context.ttl
@@ -82,6 +90,7 @@ async def _send(
     )
     await session.flush()
     await email_service.queue(session, draft, organization_id=organization.id)
+    return link
 
 
 async def _inviter_name(session: AsyncSession, principal: Principal | None) -> str:
@@ -99,7 +108,7 @@ async def create(  # noqa: PLR0913 - the invitation's parts, each keyword-only
     email: str,
     role: Role,
     context: InvitationContext,
-) -> Invitation:
+) -> Issued:
     """Invite `email` with `role` and queue the email."""
     email = email.strip().lower()
     if role == Role.OWNER and principal is not None and principal.role != Role.OWNER:
@@ -119,7 +128,7 @@ async def create(  # noqa: PLR0913 - the invitation's parts, each keyword-only
         invited_by_user_id=principal.user_id if principal else None,
     )
     session.add(invitation)
-    await _send(session, invitation, organization, await _inviter_name(session, principal), context)
+    link = await _send(session, invitation, organization, await _inviter_name(session, principal), context)
     audit.record(
         session,
         principal,
@@ -129,7 +138,7 @@ async def create(  # noqa: PLR0913 - the invitation's parts, each keyword-only
         details={"email": email, "role": role.value},
         organization_id=organization.id,
     )
-    return invitation
+    return Issued(invitation, link)
 
 
 async def resend(
