@@ -48,11 +48,11 @@ from shipyard.kit.request_context import RequestContextMiddleware
 from shipyard.kit.routing import MethodSemanticsMiddleware
 from shipyard.kit.sentry import configure_sentry, report_exception
 from shipyard.kit.system import router as system_router
+from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
+from shipyard.mcp.server import mount_mcp
 from shipyard.members.active_organization import router as active_organization_router
 from shipyard.members.endpoints import router as members_router
 from shipyard.members.invitation_endpoints import router as invitations_router
-from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
-from shipyard.mcp.server import mount_mcp
 from shipyard.settings import Settings
 from shipyard.webhooks.endpoints import router as webhooks_router
 from shipyard.worker.runtime import embedded as job_runtime

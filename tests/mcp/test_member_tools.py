@@ -50,7 +50,7 @@ async def test_member_counts_by_role_counts_the_organisations_members_only(
 
 
 async def test_pending_invitations_lists_open_ones_without_their_links(
-    base_url: str, mcp_app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+    base_url: str, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     kept = await _invite(client, tenant, "grace@acme-staff.com", "member")
     revoked = await _invite(client, tenant, "eve@acme-staff.com", "viewer")

@@ -78,7 +78,7 @@ async def emails_to(app: Any, address: str) -> list[EmailMessage]:
 
 async def person(app: Any, email: str, *, verified: bool = True) -> Tenant:
     """Someone who signed in before: their own organisation, and a user with `email` (verified or not)."""
-    slug = email.split("@")[0]
+    slug = email.split("@", maxsplit=1)[0]
     tenant = await create_tenant(app, f"{slug} personal", f"{slug}-personal")
     async with app.state.database.writer() as session:
         await session.execute(
@@ -88,18 +88,12 @@ async def person(app: Any, email: str, *, verified: bool = True) -> Tenant:
     return tenant
 
 
-@pytest.fixture
-async def browsers(app: Any) -> AsyncIterator[list[Browser]]:
-    opened: list[Browser] = []
-    yield opened
-    for browser in opened:
-        await browser.http.aclose()
-
-
 async def signed_in(app: Any, tenant: Tenant, browsers: list[Browser]) -> Browser:
     """A browser signed in as the tenant's owner, in the tenant's organisation."""
     async with app.state.database.writer() as db:
-        new = NewSession(tenant.user_id, tenant.organization_id, "google", None, None, remember=False, id_token_hint=None)
+        new = NewSession(
+            tenant.user_id, tenant.organization_id, "google", None, None, remember=False, id_token_hint=None
+        )
         issued = await app.state.session_store.create_session(db, new)
         await db.commit()
     browser = Browser(new_http(app), issued, app.state.settings)
@@ -113,5 +107,3 @@ async def signed_in(app: Any, tenant: Tenant, browsers: list[Browser]) -> Browse
 def unsafe(browser: Browser) -> dict[str, str]:
     """What the UI sends with a state-changing call."""
     return {"X-CSRF-Token": csrf_token(browser.issued.session_id, browser.settings), "Origin": ORIGIN}
-
-

@@ -13,9 +13,7 @@ from tests.fixtures.tenants import Tenant
 from tests.members.conftest import audit_actions, join, signed_in, unsafe
 
 
-async def _two_organisations(
-    app: Any, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, browsers: list[Browser]
-) -> Browser:
+async def _two_organisations(app: Any, tenant: Tenant, other_tenant: Tenant, browsers: list[Browser]) -> Browser:
     """Globex's owner, also a viewer of Acme, signed in to Globex."""
     async with app.state.database.writer() as session:
         organization = await session.get(Organization, tenant.organization_id)
@@ -28,9 +26,9 @@ async def _two_organisations(
 
 
 async def test_a_person_in_two_organisations_switches_the_sessions_active_one(
-    app: Any, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, browsers: list[Browser]
+    app: Any, tenant: Tenant, other_tenant: Tenant, browsers: list[Browser]
 ) -> None:
-    browser = await _two_organisations(app, client, tenant, other_tenant, browsers)
+    browser = await _two_organisations(app, tenant, other_tenant, browsers)
     before = (await browser.http.get("/api/v1/me")).json()
     assert before["organization"]["slug"] == "globex"
     assert {(o["slug"], o["role"]) for o in before["organizations"]} == {("acme", "viewer"), ("globex", "owner")}
@@ -76,9 +74,9 @@ async def test_switching_to_a_stranger_organisation_or_with_a_token_is_refused(
 
 
 async def test_leaving_from_the_browser_moves_the_session_to_another_organisation(
-    app: Any, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, browsers: list[Browser]
+    app: Any, tenant: Tenant, other_tenant: Tenant, browsers: list[Browser]
 ) -> None:
-    browser = await _two_organisations(app, client, tenant, other_tenant, browsers)
+    browser = await _two_organisations(app, tenant, other_tenant, browsers)
     await browser.http.post(
         "/api/v1/me/active-organization", json={"organization_id": tenant.organization_id}, headers=unsafe(browser)
     )

@@ -34,7 +34,9 @@ async def test_the_list_pages_oldest_first_with_the_contracts_fields(
     assert one.json() == page["data"][1]
 
 
-async def test_a_viewer_reads_members_but_cannot_change_them(app: Any, client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_a_viewer_reads_members_but_cannot_change_them(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
     viewer = await join(app, client, tenant, "vic@example.com", Role.VIEWER)
     member = await join(app, client, tenant, "mo@example.com", Role.MEMBER)
 

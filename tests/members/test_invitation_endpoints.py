@@ -79,8 +79,12 @@ async def test_a_member_or_an_open_invitation_is_not_invited_twice(
     await join(app, client, tenant, "ada@example.com", Role.ADMIN)
     await invite(client, tenant, "grace@example.com")
 
-    member = await client.post("/api/v1/invitations", json={"email": "ada@example.com", "role": "viewer"}, headers=tenant.headers)
-    again = await client.post("/api/v1/invitations", json={"email": "grace@example.com", "role": "viewer"}, headers=tenant.headers)
+    member = await client.post(
+        "/api/v1/invitations", json={"email": "ada@example.com", "role": "viewer"}, headers=tenant.headers
+    )
+    again = await client.post(
+        "/api/v1/invitations", json={"email": "grace@example.com", "role": "viewer"}, headers=tenant.headers
+    )
 
     assert (member.status_code, member.json()["code"]) == (409, "already_a_member")
     assert (again.status_code, again.json()["code"]) == (409, "invitation_exists")
@@ -189,7 +193,9 @@ async def test_the_invitation_ttl_is_a_setting(app: Any, client: httpx.AsyncClie
     assert row.expires_at - row.created_at == pytest.approx(timedelta(days=2), abs=timedelta(seconds=5))
 
 
-async def test_the_email_row_is_for_the_invited_address_only(app: Any, client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_the_email_row_is_for_the_invited_address_only(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
     await invite(client, tenant, "grace@example.com")
     async with app.state.database.reader() as session:
         rows = list(await session.scalars(select(EmailMessage)))

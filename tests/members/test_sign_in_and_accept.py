@@ -34,9 +34,7 @@ async def _owner_invites(app: Any, email: str) -> tuple[Tenant, str]:
     owner = await create_tenant(app, "Default", "default")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as api:
-        created = await api.post(
-            "/api/v1/invitations", json={"email": email, "role": "member"}, headers=owner.headers
-        )
+        created = await api.post("/api/v1/invitations", json={"email": email, "role": "member"}, headers=owner.headers)
     assert created.status_code == 201, created.text
     [message] = await emails_to(app, email)
     match = LINK.search(message.text_body)

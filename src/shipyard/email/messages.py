@@ -84,9 +84,7 @@ def endpoint_disabled_email(to: str, url: str, reason: str) -> Draft:
     return Draft(kind="webhook_disabled", to=to, subject="A webhook endpoint was disabled", text=text, html=html)
 
 
-def invitation_email(  # noqa: PLR0913 - every value the email shows, keyword-only
-    *, to: str, organization: str, inviter: str, role: str, link: str, expires: datetime
-) -> Draft:
+def invitation_email(*, to: str, organization: str, inviter: str, role: str, link: str, expires: datetime) -> Draft:
     """An invitation to join an organisation, with its one-time link (the token is in the link's fragment)."""
     text, html = render_parts(
         "invitation",

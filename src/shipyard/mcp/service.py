@@ -14,8 +14,6 @@ from shipyard.error_reports import service as error_service
 from shipyard.identity import repository as identity_repository
 from shipyard.identity.principal import Principal
 from shipyard.mcp import repository
-from shipyard.members import invitations as invitation_service
-from shipyard.members import repository as members_repository
 from shipyard.mcp.schemas import (
     AgingBucket,
     AuditEvents,
@@ -27,8 +25,8 @@ from shipyard.mcp.schemas import (
     InvitationSummary,
     InvoiceCounts,
     InvoiceList,
-    MemberCounts,
     InvoiceSummary,
+    MemberCounts,
     Money,
     OrganizationRef,
     OrgOverview,
@@ -38,6 +36,8 @@ from shipyard.mcp.schemas import (
     RecentErrors,
     WorkQueue,
 )
+from shipyard.members import invitations as invitation_service
+from shipyard.members import repository as members_repository
 from shipyard.models import Customer, EmailMessage, Invoice, WebhookDelivery
 from shipyard.models.base import utcnow
 

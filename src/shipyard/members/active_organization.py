@@ -24,7 +24,11 @@ router = APIRouter(prefix=f"{API_V1}/me", tags=["identity"], responses=problem_r
 
 @router.post("/active-organization", response_model=AccountRead, responses=problem_responses(404, 415, 422))
 async def switch_active_organization(
-    body: ActiveOrganizationSwitch, principal: Authenticated, session: DBSession, request: Request, settings: AppSettings
+    body: ActiveOrganizationSwitch,
+    principal: Authenticated,
+    session: DBSession,
+    request: Request,
+    settings: AppSettings,
 ) -> AccountRead:
     """Make another of your organisations the one this browser session acts in; answers the new `/me`."""
     if principal.session_id is None:

@@ -34,7 +34,7 @@ AS_JSON = typer.Option("--json", help="Print a JSON array with stable field name
 ROLES = ", ".join(role.value for role in Role)
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     """A one-line refusal for stderr."""
 
 
@@ -68,7 +68,7 @@ def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(run())
-    except (ProblemError, _Refused) as exc:
+    except (ProblemError, _RefusedError) as exc:
         detail = exc.detail if isinstance(exc, ProblemError) else str(exc)
         typer.echo(f"error: {detail}", err=True)
         raise typer.Exit(code=1) from None
@@ -78,7 +78,7 @@ async def _organization(session: AsyncSession, slug: str) -> Organization:
     organization = await identity_repository.get_organization_by_slug(session, slug)
     if organization is None:
         msg = f"no organisation with slug {slug!r}"
-        raise _Refused(msg)
+        raise _RefusedError(msg)
     return organization
 
 
@@ -91,7 +91,7 @@ async def _member(session: AsyncSession, organization: Organization, member: str
         found = await repository.get_member(session, organization.id, member)
     if found is None:
         msg = f"no member {member!r} in organisation {organization.slug!r}"
-        raise _Refused(msg)
+        raise _RefusedError(msg)
     return found
 
 
@@ -118,7 +118,9 @@ def invite(
         return await invitations.create(session, None, organization, email=address, role=wanted, context=context)
 
     issued = _run(settings, work)
-    typer.echo(issued.link if print_link else f"invited {issued.invitation.email} as {wanted.value} ({issued.invitation.id})")
+    typer.echo(
+        issued.link if print_link else f"invited {issued.invitation.email} as {wanted.value} ({issued.invitation.id})"
+    )
 
 
 @members_app.command("list")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.auth.store import SessionStore
 from shipyard.identity.auth import Authenticated, require_scopes
@@ -27,7 +28,7 @@ MembersWrite = Annotated[Principal, require_scopes(Scope.MEMBERS_WRITE.value)]
 
 
 def forget_cached_tokens(request: Request, organization_id: str, user_id: str) -> None:
-    """This process stops honouring the member's cached token scopes now; others within the cache TTL."""
+    """Stop honouring the member's cached token scopes in this process now (others: within the cache TTL)."""
     request.app.state.authenticator.forget_member(organization_id, user_id)
 
 
@@ -71,17 +72,21 @@ def _lacks_members_write() -> ProblemError:
 
 
 @router.delete("/{member_id}", status_code=204, responses=problem_responses(404, 409))
-async def remove_member(member_id: MemberID, principal: Authenticated, session: DBSession, request: Request) -> Response:
+async def remove_member(
+    member_id: MemberID, principal: Authenticated, session: DBSession, request: Request
+) -> Response:
     """Remove a member; removing yourself is leaving (any role, from a browser). The last owner cannot leave."""
     organization_id = principal.organization_id
     database = request.app.state.database
     async with database.reader() as reader:
         found = await repository.get_member(reader, organization_id, member_id)
-        leaving = found is not None and found[0].user_id == principal.user_id
-        if found is not None and not (leaving and principal.session_id) and not principal.has_scope(Scope.MEMBERS_WRITE):
+        target = found[0] if found is not None else None
+        leaving = target is not None and target.user_id == principal.user_id
+        from_browser = principal.session_id is not None
+        if target is not None and not (leaving and from_browser) and not principal.has_scope(Scope.MEMBERS_WRITE):
             raise _lacks_members_write()
-        if leaving and principal.session_id:
-            await _move_session_before_leaving(request, reader, principal, owner=found[0].role == Role.OWNER)
+        if target is not None and leaving and from_browser:
+            await _move_session_before_leaving(request, reader, principal, owner=target.role == Role.OWNER)
     removal = await member_service.remove(session, principal, organization_id, member_id)
     if removal is None:
         raise ResourceNotFoundError("member", member_id)
@@ -91,7 +96,9 @@ async def remove_member(member_id: MemberID, principal: Authenticated, session: 
     return Response(status_code=204)
 
 
-async def _move_session_before_leaving(request: Request, reader: DBSession, principal: Principal, *, owner: bool) -> None:
+async def _move_session_before_leaving(
+    request: Request, reader: AsyncSession, principal: Principal, *, owner: bool
+) -> None:
     """Point the leaving browser session at another organisation of the person first.
 
     It happens before the request's own transaction starts: the database session store writes in a

@@ -105,9 +105,7 @@ async def resend_invitation(
     return invitation_read(await invitations.resend(session, principal, invitation, context_from(settings)))
 
 
-@router.post(
-    "/accept", response_model=InvitationAccepted, responses=problem_responses(404, 409, 410, 413, 415, 422)
-)
+@router.post("/accept", response_model=InvitationAccepted, responses=problem_responses(404, 409, 410, 413, 415, 422))
 async def accept_invitation(body: InvitationAccept, principal: Authenticated, session: DBSession) -> InvitationAccepted:
     """Join the organisation you were invited to, signed in with the invited, verified email address."""
     if principal.session_id is None:

@@ -100,7 +100,7 @@ async def _inviter_name(session: AsyncSession, principal: Principal | None) -> s
     return (user.name or user.email or "A member") if user else "A member"
 
 
-async def create(  # noqa: PLR0913 - the invitation's parts, each keyword-only
+async def create(
     session: AsyncSession,
     principal: Principal | None,
     organization: Organization,

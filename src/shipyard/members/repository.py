@@ -12,7 +12,7 @@ from shipyard.models import ApiToken, Invitation, InvitationStatus, Membership, 
 MemberRow = tuple[Membership, User]
 
 
-def _members(organization_id: str) -> Select[tuple[Membership, User]]:
+def _members(organization_id: str) -> Select[Membership, User]:
     return (
         select(Membership, User)
         .join(User, User.id == Membership.user_id)

@@ -52,9 +52,7 @@ def owner_required(action: str) -> ProblemError:
 
 def last_owner(action: str) -> ProblemError:
     """409 `last_owner`: the organisation would be left without an owner."""
-    return ProblemError(
-        409, "last_owner", f"The last owner cannot {action}: make another member an owner first."
-    )
+    return ProblemError(409, "last_owner", f"The last owner cannot {action}: make another member an owner first.")
 
 
 async def list_page(
