@@ -9,13 +9,13 @@ from shipyard.auth.session_endpoints import read_account
 from shipyard.auth.session_schemas import AccountRead
 from shipyard.auth.sessions import session_expired
 from shipyard.auth.store import SessionStore
-from shipyard.identity import repository as identity_repository
 from shipyard.identity.auth import Authenticated
 from shipyard.identity.principal import Principal
 from shipyard.identity.scopes import ROLE_SCOPES
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
+from shipyard.members import service as member_service
 from shipyard.members.invitation_endpoints import browser_session_required
 from shipyard.members.schemas import ActiveOrganizationSwitch
 
@@ -36,7 +36,7 @@ async def switch_active_organization(
     # Checked and switched before the request's own transaction starts: the database session store
     # writes in a transaction of its own, which on SQLite would otherwise wait for the request's.
     async with request.app.state.database.reader() as reader:
-        role = await identity_repository.get_role(reader, body.organization_id, principal.user_id)
+        role = await member_service.role_in(reader, body.organization_id, principal.user_id)
     if role is None:
         # Not a member: answered exactly like an organisation that does not exist.
         raise ResourceNotFoundError("organization", body.organization_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.auth.store import SessionStore
 from shipyard.identity.auth import Authenticated, require_scopes
@@ -15,10 +14,8 @@ from shipyard.kit.api import API_V1
 from shipyard.kit.deps import DBSession
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ProblemError, ResourceNotFoundError, problem_responses
-from shipyard.members import repository
 from shipyard.members import service as member_service
 from shipyard.members.schemas import MemberRead, MemberUpdate
-from shipyard.models import Role
 
 router = APIRouter(prefix=f"{API_V1}/members", tags=["members"], responses=problem_responses(401, 403))
 Paging = Annotated[PageParams, Depends(page_params_for("mem"))]
@@ -77,16 +74,17 @@ async def remove_member(
 ) -> Response:
     """Remove a member; removing yourself is leaving (any role, from a browser). The last owner cannot leave."""
     organization_id = principal.organization_id
-    database = request.app.state.database
-    async with database.reader() as reader:
-        found = await repository.get_member(reader, organization_id, member_id)
-        target = found[0] if found is not None else None
-        leaving = target is not None and target.user_id == principal.user_id
-        from_browser = principal.session_id is not None
-        if target is not None and not (leaving and from_browser) and not principal.has_scope(Scope.MEMBERS_WRITE):
-            raise _lacks_members_write()
-        if target is not None and leaving and from_browser:
-            await _move_session_before_leaving(request, reader, principal, owner=target.role == Role.OWNER)
+    # Looked at in a reader of its own, before the request's transaction starts: a browser that leaves
+    # moves its session first, and the database session store writes in a transaction of its own,
+    # which on SQLite would wait for the request's.
+    async with request.app.state.database.reader() as reader:
+        plan = await member_service.departure(reader, principal, member_id)
+    from_browser = principal.session_id is not None
+    needs_scope = plan.membership is not None and not (plan.leaving and from_browser)
+    if needs_scope and not principal.has_scope(Scope.MEMBERS_WRITE):
+        raise _lacks_members_write()
+    if plan.leaving and from_browser:
+        await _move_session_before_leaving(request, principal, plan)
     removal = await member_service.remove(session, principal, organization_id, member_id)
     if removal is None:
         raise ResourceNotFoundError("member", member_id)
@@ -96,19 +94,14 @@ async def remove_member(
     return Response(status_code=204)
 
 
-async def _move_session_before_leaving(
-    request: Request, reader: AsyncSession, principal: Principal, *, owner: bool
-) -> None:
-    """Point the leaving browser session at another organisation of the person first.
+async def _move_session_before_leaving(request: Request, principal: Principal, plan: member_service.Departure) -> None:
+    """Point the leaving browser session at the person's oldest other organisation (none: it ends with them).
 
-    It happens before the request's own transaction starts: the database session store writes in a
-    transaction of its own, which on SQLite would wait for the request's. The last-owner rule is
-    checked here too, so a refused leave does not move the session; should it be refused later
+    A refused leave (the last owner) does not move the session; should the leave be refused later
     after all (a concurrent change), the session simply acts in another of the person's organisations.
     """
-    if owner and await repository.count_owners(reader, principal.organization_id) <= 1:
+    if plan.last_owner:
         raise member_service.last_owner("leave")
-    other = await repository.oldest_organization_of(reader, principal.user_id, besides=principal.organization_id)
-    if other is not None and principal.session_id is not None:
+    if plan.next_organization_id is not None and principal.session_id is not None:
         store: SessionStore = request.app.state.session_store
-        await store.switch_organization(principal.session_id, other)
+        await store.switch_organization(principal.session_id, plan.next_organization_id)

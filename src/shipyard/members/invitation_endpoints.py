@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from shipyard.identity import repository as identity_repository
+from shipyard.identity import service as identity_service
 from shipyard.identity.auth import Authenticated
 from shipyard.identity.principal import Principal
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ProblemError, ResourceNotFoundError, problem_responses
-from shipyard.members import invitations, repository
+from shipyard.members import invitations
 from shipyard.members import service as member_service
 from shipyard.members.endpoints import MembersWrite
 from shipyard.members.schemas import (
@@ -59,9 +59,7 @@ def browser_session_required(action: str) -> ProblemError:
 @router.get("", response_model=Page[InvitationRead], responses=problem_responses(400, 422))
 async def list_invitations(principal: MembersWrite, session: DBSession, paging: Paging) -> Page[InvitationRead]:
     """Invitations not yet accepted or revoked (expired ones too, to resend), newest first."""
-    rows = await repository.list_open_invitations(
-        session, principal.organization_id, limit=paging.limit, after_id=paging.after_id
-    )
+    rows = await invitations.list_open(session, principal, limit=paging.limit, after_id=paging.after_id)
     items, cursor = make_page([invitation_read(row) for row in rows], [row.id for row in rows], paging.limit)
     return Page[InvitationRead](data=items, next_cursor=cursor)
 
@@ -71,7 +69,7 @@ async def create_invitation(
     body: InvitationCreate, principal: MembersWrite, session: DBSession, response: Response, settings: AppSettings
 ) -> InvitationRead:
     """Invite an email address with a role; the link goes by email and expires (7 days by default)."""
-    organization = await identity_repository.get_organization(session, principal.organization_id)
+    organization = await identity_service.get_organization(session, principal)
     if organization is None:
         raise ResourceNotFoundError("organization", principal.organization_id)
     issued = await invitations.create(
@@ -83,7 +81,7 @@ async def create_invitation(
 
 
 async def _own(session: DBSession, principal: Principal, invitation_id: str) -> Invitation:
-    invitation = await repository.get_invitation(session, principal.organization_id, invitation_id)
+    invitation = await invitations.get(session, principal, invitation_id)
     if invitation is None:
         raise ResourceNotFoundError("invitation", invitation_id)
     return invitation

@@ -63,6 +63,18 @@ def _problem(status: int, code: str, detail: str) -> ProblemError:
     return ProblemError(status, code, detail)
 
 
+async def list_open(
+    session: AsyncSession, principal: Principal, *, limit: int, after_id: str | None
+) -> list[Invitation]:
+    """A page of the organisation's invitations not yet accepted or revoked."""
+    return await repository.list_open_invitations(session, principal.organization_id, limit=limit, after_id=after_id)
+
+
+async def get(session: AsyncSession, principal: Principal, invitation_id: str) -> Invitation | None:
+    """The organisation's invitation with this ID, or None (also for another tenant's ID)."""
+    return await repository.get_invitation(session, principal.organization_id, invitation_id)
+
+
 async def _is_member(session: AsyncSession, organization_id: str, email: str) -> bool:
     query = (
         select(Membership.id)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import service as audit
+from shipyard.identity import repository as identity_repository
 from shipyard.identity.principal import Principal
 from shipyard.kit.problems import ProblemError
 from shipyard.members import repository
@@ -65,6 +66,36 @@ async def list_page(
 async def get(session: AsyncSession, organization_id: str, member_id: str) -> MemberRow | None:
     """The organisation's member with this ID, or None (also for another tenant's ID)."""
     return await repository.get_member(session, organization_id, member_id)
+
+
+async def role_in(session: AsyncSession, organization_id: str, user_id: str) -> Role | None:
+    """The user's role in the organisation, or None when they are not a member."""
+    return await identity_repository.get_role(session, organization_id, user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """What removing a member would be: whether it is the caller leaving, and where their session goes."""
+
+    membership: Membership | None  # None: no such member in the caller's organisation
+    leaving: bool = False
+    last_owner: bool = False
+    next_organization_id: str | None = None
+
+
+async def departure(session: AsyncSession, principal: Principal, member_id: str) -> Departure:
+    """Look at a removal before making it: a browser that leaves moves to another organisation first."""
+    found = await repository.get_member(session, principal.organization_id, member_id)
+    if found is None:
+        return Departure(None)
+    membership = found[0]
+    if membership.user_id != principal.user_id:
+        return Departure(membership)
+    owners = await repository.count_owners(session, principal.organization_id)
+    other = await repository.oldest_organization_of(session, principal.user_id, besides=principal.organization_id)
+    return Departure(
+        membership, leaving=True, last_owner=membership.role == Role.OWNER and owners <= 1, next_organization_id=other
+    )
 
 
 async def _locked(session: AsyncSession, organization_id: str, member_id: str) -> MemberRow | None:
