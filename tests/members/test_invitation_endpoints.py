@@ -203,3 +203,17 @@ async def test_the_email_row_is_for_the_invited_address_only(
         ("invitation", "grace@example.com", tenant.organization_id)
     ]
     assert "Acme" in rows[0].subject
+
+
+async def test_a_retried_invitation_with_the_same_key_sends_one_email(
+    app: Any, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    body = {"email": "grace@example.com", "role": "member"}
+    headers = {**tenant.headers, "Idempotency-Key": "invite-grace"}
+
+    first = await client.post("/api/v1/invitations", json=body, headers=headers)
+    retry = await client.post("/api/v1/invitations", json=body, headers=headers)
+
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    assert len(await emails_to(app, "grace@example.com")) == 1
