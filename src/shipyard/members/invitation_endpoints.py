@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from shipyard.identity import service as identity_service
 from shipyard.identity.auth import Authenticated
@@ -27,6 +28,19 @@ from shipyard.members.schemas import (
 from shipyard.models import Invitation, Role
 from shipyard.settings import Settings
 
+
+class _InvitationIdConvertor(StringConvertor):
+    """Any path segment but `accept`, so `/invitations/accept` never matches `/invitations/{invitation_id}`.
+
+    Without it, OPTIONS on `/invitations/accept` advertised the DELETE of the item route (its `Allow`
+    is built from every route that matches the path), and a DELETE there answered as for an ID.
+    """
+
+    regex = r"(?!accept(?:/|$))[^/]+"
+
+
+register_url_convertor("invitation_id", _InvitationIdConvertor())
+ITEM = "/{invitation_id:invitation_id}"
 router = APIRouter(prefix=f"{API_V1}/invitations", tags=["members"], responses=problem_responses(401, 403))
 Paging = Annotated[PageParams, Depends(page_params_for("ivt"))]
 InvitationID = Annotated[str, "invitation ID"]
@@ -87,14 +101,14 @@ async def _own(session: DBSession, principal: Principal, invitation_id: str) -> 
     return invitation
 
 
-@router.delete("/{invitation_id}", response_model=InvitationRead, responses=problem_responses(404, 409))
+@router.delete(ITEM, response_model=InvitationRead, responses=problem_responses(404, 409))
 async def revoke_invitation(invitation_id: InvitationID, principal: MembersWrite, session: DBSession) -> InvitationRead:
     """Revoke an invitation: its link stops working. Revoking twice changes nothing."""
     invitation = await invitations.revoke(session, principal, await _own(session, principal, invitation_id))
     return invitation_read(invitation)
 
 
-@router.post("/{invitation_id}/resend", response_model=InvitationRead, responses=problem_responses(404, 409))
+@router.post(f"{ITEM}/resend", response_model=InvitationRead, responses=problem_responses(404, 409))
 async def resend_invitation(
     invitation_id: InvitationID, principal: MembersWrite, session: DBSession, settings: AppSettings
 ) -> InvitationRead:
