@@ -22,6 +22,7 @@ from shipyard.identity import service as identity_service
 from shipyard.kit.db import create_database
 from shipyard.kit.logging import configure_logging
 from shipyard.kit.problems import ProblemError
+from shipyard.members.cli import add_commands as add_members_commands
 from shipyard.models import ApiToken
 from shipyard.models.base import utcnow
 from shipyard.ops.backups_pg_cli import ops_app
@@ -392,7 +393,11 @@ def main() -> None:
         sys.exit(EXIT_CONFIG)
 
 
-add_worker_commands(app)
-add_backup_commands(app)
-add_secrets_commands(app)
-add_release_commands(app)
+for add_commands in (
+    add_worker_commands,
+    add_backup_commands,
+    add_secrets_commands,
+    add_release_commands,
+    add_members_commands,
+):
+    add_commands(app)

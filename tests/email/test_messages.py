@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from jinja2 import UndefinedError
 
-from shipyard.email.messages import endpoint_disabled_email, invoice_email, render_parts, templates
+from shipyard.email.messages import (
+    endpoint_disabled_email,
+    invitation_email,
+    invoice_email,
+    render_parts,
+    templates,
+)
 from shipyard.models import Customer, Invoice
 
 HOSTILE = "<b onmouseover=alert(1)>x</b>"
@@ -21,7 +27,7 @@ def _invoice(memo: str | None) -> Invoice:
 def test_every_email_has_a_text_and_an_html_template() -> None:
     names = set(templates.list_templates())
     kinds = {name.rsplit(".", 1)[0] for name in names}
-    assert kinds == {"invoice", "webhook_disabled"}
+    assert kinds == {"invoice", "invitation", "webhook_disabled"}
     assert names == {f"{kind}.{extension}" for kind in kinds for extension in ("txt", "html")}
 
 
@@ -54,6 +60,25 @@ def test_the_webhook_email_escapes_the_url_in_html() -> None:
 
     assert "<code>https://hooks.example/&lt;x&gt;</code> answered 410 Gone" in draft.html
     assert draft.text.startswith("Your webhook endpoint https://hooks.example/<x> answered 410 Gone")
+
+
+def test_the_invitation_email_escapes_the_organisation_and_keeps_the_link_whole() -> None:
+    link = "https://shipyard.example.com/invitations/accept#token=abc_DEF-123"
+    draft = invitation_email(
+        to="grace@example.com",
+        organization=HOSTILE,
+        inviter="Ada",
+        role="admin",
+        link=link,
+        expires=datetime(2026, 12, 13, 3, 40, tzinfo=UTC),
+    )
+
+    assert draft.kind == "invitation"
+    assert "<strong>&lt;b onmouseover=alert(1)&gt;x&lt;/b&gt;</strong>" in draft.html
+    assert f'<a href="{link}">' in draft.html
+    assert draft.text.splitlines()[0] == f"Ada invited you to join {HOSTILE} on Shipyard as an admin."
+    assert link in draft.text.splitlines()
+    assert "expires on 2026-12-13 03:40 UTC" in draft.text
 
 
 def test_a_value_missing_from_a_template_fails_loudly() -> None:

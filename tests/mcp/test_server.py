@@ -34,6 +34,8 @@ TOOLS = {
     "recent_errors",
     "queue_depth",
     "query_metrics",
+    "member_counts_by_role",
+    "pending_invitations",
 }
 INITIALIZE = {
     "jsonrpc": "2.0",

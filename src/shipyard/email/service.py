@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import service as audit
 from shipyard.email import repository
-from shipyard.email.messages import Draft, endpoint_disabled_email, invoice_email
+from shipyard.email.messages import Draft, endpoint_disabled_email, invitation_email, invoice_email
 from shipyard.identity.principal import Principal
 from shipyard.kit.context import current_request_id
 from shipyard.kit.ids import new_id
@@ -38,6 +38,22 @@ async def queue(
         return None
     dispatch.wake_after_commit(session)
     return message
+
+
+async def queue_invitation(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    to: str,
+    organization: str,
+    inviter: str,
+    role: str,
+    link: str,
+    expires: datetime,
+) -> EmailMessage | None:
+    """Queue the invitation email with its one-time link (members/invitation_service.py)."""
+    draft = invitation_email(to=to, organization=organization, inviter=inviter, role=role, link=link, expires=expires)
+    return await queue(session, draft, organization_id=organization_id)
 
 
 async def send_invoice(

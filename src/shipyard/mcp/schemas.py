@@ -286,3 +286,47 @@ class QueueDepth(Answer):
                 f"Webhook endpoints: {self.endpoints}, of which {self.disabled_endpoints} disabled.",
             ]
         )
+
+
+class MemberCounts(Answer):
+    """How many members the organisation has in each role."""
+
+    owner: int = 0
+    admin: int = 0
+    member: int = 0
+    viewer: int = 0
+    total: int = 0
+
+    def summary(self) -> str:
+        """One line of plain text."""
+        return (
+            f"{self.total} member(s): {self.owner} owner(s), {self.admin} admin(s), {self.member} member(s), "
+            f"{self.viewer} viewer(s)."
+        )
+
+
+class InvitationSummary(BaseModel):
+    """An invitation not yet accepted or revoked (never its link)."""
+
+    id: str
+    email: str
+    role: str
+    status: Literal["pending", "expired"]
+    expires_at: datetime
+    created_at: datetime
+
+
+class PendingInvitations(Answer):
+    """The organisation's open invitations, newest first."""
+
+    invitations: list[InvitationSummary]
+    has_more: bool
+
+    def summary(self) -> str:
+        """A few lines of plain text."""
+        lines = [f"{len(self.invitations)} open invitation(s){' (more exist)' if self.has_more else ''}:"]
+        lines += [
+            f"- {i.email} as {i.role}, {i.status}, expires {i.expires_at.isoformat()} ({i.id})"
+            for i in self.invitations
+        ]
+        return "\n".join(lines)

@@ -22,17 +22,22 @@ from shipyard.mcp.schemas import (
     CustomerSearch,
     CustomerSummary,
     ErrorSummary,
+    InvitationSummary,
     InvoiceCounts,
     InvoiceList,
     InvoiceSummary,
+    MemberCounts,
     Money,
     OrganizationRef,
     OrgOverview,
+    PendingInvitations,
     QueueDepth,
     ReceivablesAging,
     RecentErrors,
     WorkQueue,
 )
+from shipyard.members import invitation_service
+from shipyard.members import service as members_service
 from shipyard.models import Customer, EmailMessage, Invoice, WebhookDelivery
 from shipyard.models.base import utcnow
 
@@ -206,3 +211,28 @@ async def queue_depth(session: AsyncSession, principal: Principal, now: datetime
         disabled_endpoints=disabled,
         as_of=now,
     )
+
+
+async def member_counts_by_role(session: AsyncSession, principal: Principal) -> MemberCounts:
+    """How many members hold each role in the caller's organisation."""
+    counts = await members_service.counts_by_role(session, principal.organization_id)
+    return MemberCounts(**counts, total=sum(counts.values()))
+
+
+async def pending_invitations(
+    session: AsyncSession, principal: Principal, limit: int, now: datetime
+) -> PendingInvitations:
+    """The newest open invitations of the caller's organisation."""
+    rows = await members_service.pending_invitations(session, principal.organization_id, limit)
+    summaries = [
+        InvitationSummary(
+            id=row.id,
+            email=row.email,
+            role=row.role,
+            status="expired" if invitation_service.status_of(row, now) == "expired" else "pending",
+            expires_at=row.expires_at,
+            created_at=row.created_at,
+        )
+        for row in rows[:limit]
+    ]
+    return PendingInvitations(invitations=summaries, has_more=len(rows) > limit)

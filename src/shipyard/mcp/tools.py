@@ -24,7 +24,9 @@ from shipyard.mcp.schemas import (
     CustomerDetail,
     CustomerSearch,
     InvoiceList,
+    MemberCounts,
     OrgOverview,
+    PendingInvitations,
     QueueDepth,
     ReceivablesAging,
     RecentErrors,
@@ -38,6 +40,8 @@ INVOICES_READ = "invoices:read"
 AUDIT_READ = "audit:read"
 ERRORS_READ = "errors:read"
 WEBHOOKS_READ = "webhooks:read"
+MEMBERS_READ = "members:read"
+MEMBERS_WRITE = "members:write"
 _SCOPE_NOTE = " Covers only the organisation of the token in use. Read-only: it cannot change anything."
 
 DESCRIPTIONS = {
@@ -100,6 +104,16 @@ DESCRIPTIONS = {
         "that cover the whole deployment can be queried only with a token of the operator organisation; "
         "metrics with an organisation label are limited to the token's organisation. Needs a role that may "
         "read errors (admin or owner), and SHIPYARD_PROMETHEUS_URL. Read-only."
+    ),
+    "member_counts_by_role": (
+        "How many members your organisation has in each role (owner, admin, member, viewer) and in total. "
+        "Counts only: no names or addresses." + _SCOPE_NOTE
+    ),
+    "pending_invitations": (
+        "Invitations not yet accepted or revoked, newest first: the invited email, the role offered, whether "
+        "the link is still valid (pending) or has expired, and when it expires. Never the link itself. At "
+        "most 100 (a larger `limit` is capped at 100); `has_more` says whether more exist. Needs a role that "
+        "may manage members (admin or owner). It cannot invite, resend or revoke." + _SCOPE_NOTE
     ),
 }
 
@@ -211,6 +225,24 @@ async def queue_depth() -> Annotated[CallToolResult, QueueDepth]:
     return await answer("queue_depth", (WEBHOOKS_READ,), body)
 
 
+async def member_counts_by_role() -> Annotated[CallToolResult, MemberCounts]:
+    """Tool: members per role."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> MemberCounts:
+        return await service.member_counts_by_role(session, call.principal)
+
+    return await answer("member_counts_by_role", (MEMBERS_READ,), body)
+
+
+async def pending_invitations(limit: Limit = 20) -> Annotated[CallToolResult, PendingInvitations]:
+    """Tool: the open invitations."""
+
+    async def body(session: AsyncSession, call: ToolCall) -> PendingInvitations:
+        return await service.pending_invitations(session, call.principal, _cap(limit), utcnow())
+
+    return await answer("pending_invitations", (MEMBERS_WRITE,), body)
+
+
 PromQL = Annotated[str, Field(min_length=1, max_length=1000, description="A PromQL expression."), NoNul]
 RangeMinutes = Annotated[
     int | None, Field(ge=1, description="Minutes back from now for a range query; omit for an instant query.")
@@ -247,6 +279,8 @@ TOOLS = (
     recent_errors,
     queue_depth,
     query_metrics,
+    member_counts_by_role,
+    pending_invitations,
 )
 
 

@@ -181,6 +181,13 @@ class DatabaseSessionStore:
             await repository.touch(session, session_id, now or utcnow())
             await session.commit()
 
+    async def switch_organization(self, session_id: str, organization_id: str) -> bool:
+        """Make `organization_id` the session's active organisation; False if the session is gone."""
+        async with self.database.writer() as session:
+            switched = await repository.switch_organization(session, session_id, organization_id)
+            await session.commit()
+        return switched
+
     async def get_session(self, session_id: str, *, now: datetime | None = None) -> SessionRecord | None:
         """A live session by ID."""
         async with self.database.reader() as session:

@@ -16,22 +16,17 @@ from shipyard.auth.sessions import cookies, csrf
 from shipyard.auth.sessions import service as sessions
 from shipyard.auth.sessions.schemas import (
     AccountRead,
-    IdentityRead,
-    MembershipRead,
-    ProfileRead,
     RefreshedRead,
     SessionList,
     SessionRead,
 )
 from shipyard.auth.sessions.store import SessionRecord, SessionStore
-from shipyard.identity import service as identity_service
 from shipyard.identity.auth import Authenticated
 from shipyard.identity.browser_sessions import session_expired
-from shipyard.identity.schemas import OrganizationRead
 from shipyard.identity.scopes import Scope
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import AppSettings, DBSession
-from shipyard.kit.problems import ProblemError, ResourceNotFoundError, problem_responses, render_problem_error
+from shipyard.kit.problems import ProblemError, problem_responses, render_problem_error
 from shipyard.settings import Settings
 
 router = APIRouter()
@@ -118,25 +113,7 @@ async def _end_session_url(request: Request, id_token_hint: str | None) -> str |
 @router.get(f"{API_V1}/me", response_model=AccountRead, tags=["identity"], responses=problem_responses(401, 404))
 async def read_account(principal: Authenticated, session: DBSession, settings: AppSettings) -> AccountRead:
     """The caller, its organisation and scopes, and the person's profile, identities and organisations."""
-    organization = await identity_service.get_organization(session, principal)
-    account = await sessions.load_account(session, principal.user_id)
-    if organization is None or account is None:
-        raise ResourceNotFoundError("organization", principal.organization_id)
-    return AccountRead(
-        actor_type=principal.actor_type.value,
-        user_id=principal.user_id,
-        token_id=principal.token_id,
-        role=principal.role.value,
-        scopes=sorted(principal.scopes),
-        organization=OrganizationRead.model_validate(organization),
-        profile=ProfileRead.model_validate(account.user),
-        identities=[IdentityRead.model_validate(identity) for identity in account.identities],
-        organizations=[
-            MembershipRead(id=org.id, slug=org.slug, name=org.name, role=role) for org, role in account.memberships
-        ],
-        session_id=principal.session_id,
-        csrf_token=csrf.csrf_token(principal.session_id, settings) if principal.session_id else None,
-    )
+    return await sessions.account_read(session, principal, settings)
 
 
 def _session_read(record: SessionRecord, current_session_id: str | None) -> SessionRead:

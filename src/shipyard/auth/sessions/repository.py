@@ -179,3 +179,13 @@ async def list_memberships(session: AsyncSession, user_id: str) -> list[tuple[Or
         .order_by(Organization.name, Organization.id)
     )
     return [(organization, role) for organization, role in rows]
+
+
+async def switch_organization(session: AsyncSession, session_id: str, organization_id: str) -> bool:
+    """Point a live session at another organisation; False when it is gone or revoked."""
+    result = await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(organization_id=organization_id)
+    )
+    return _rowcount(result) == 1

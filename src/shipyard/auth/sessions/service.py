@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.auth import audit
 from shipyard.auth.failures import report_auth_failure
-from shipyard.auth.sessions import repository
+from shipyard.auth.sessions import csrf, repository
+from shipyard.auth.sessions.schemas import AccountRead, IdentityRead, MembershipRead, ProfileRead
 from shipyard.auth.sessions.store import Refused, Reused, Rotated, SessionRecord, SessionStore
 from shipyard.identity import repository as identity_repository
+from shipyard.identity import service as identity_service
 from shipyard.identity.browser_sessions import session_expired
+from shipyard.identity.schemas import OrganizationRead
 from shipyard.kit.context import current_request_context
 from shipyard.kit.problems import ProblemError, ResourceNotFoundError
 from shipyard.models import Organization, User, UserIdentity
@@ -25,8 +28,10 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from shipyard.auth.sessions.store import IssuedSession
+    from shipyard.identity.principal import Principal
     from shipyard.kit.db import Database
     from shipyard.models import Role
+    from shipyard.settings import Settings
 
 MEMBERSHIP_REMOVED = "membership_removed"
 
@@ -132,3 +137,26 @@ async def load_account(db: AsyncSession, user_id: str) -> Account | None:
         return None
     identities = await repository.list_identities(db, user_id)
     return Account(user, identities, await repository.list_memberships(db, user_id))
+
+
+async def account_read(session: AsyncSession, principal: Principal, settings: Settings) -> AccountRead:
+    """`/api/v1/me`: the caller, its organisation and scopes, and the person's profile, identities, organisations."""
+    organization = await identity_service.get_organization(session, principal)
+    account = await load_account(session, principal.user_id)
+    if organization is None or account is None:
+        raise ResourceNotFoundError("organization", principal.organization_id)
+    return AccountRead(
+        actor_type=principal.actor_type.value,
+        user_id=principal.user_id,
+        token_id=principal.token_id,
+        role=principal.role.value,
+        scopes=sorted(principal.scopes),
+        organization=OrganizationRead.model_validate(organization),
+        profile=ProfileRead.model_validate(account.user),
+        identities=[IdentityRead.model_validate(identity) for identity in account.identities],
+        organizations=[
+            MembershipRead(id=org.id, slug=org.slug, name=org.name, role=role) for org, role in account.memberships
+        ],
+        session_id=principal.session_id,
+        csrf_token=csrf.csrf_token(principal.session_id, settings) if principal.session_id else None,
+    )
