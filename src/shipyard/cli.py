@@ -393,11 +393,8 @@ def main() -> None:
         sys.exit(EXIT_CONFIG)
 
 
-for add_commands in (
-    add_worker_commands,
-    add_backup_commands,
-    add_secrets_commands,
-    add_release_commands,
-    add_members_commands,
-):
-    add_commands(app)
+add_worker_commands(app)
+add_backup_commands(app)
+add_secrets_commands(app)
+add_release_commands(app)
+add_members_commands(app)
