@@ -51,6 +51,7 @@ from shipyard.kit.system import router as system_router
 from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
 from shipyard.mcp.server import mount_mcp
 from shipyard.settings import Settings
+from shipyard.web.shell import router as web_router
 from shipyard.webhooks.endpoints import router as webhooks_router
 from shipyard.worker.runtime import embedded as job_runtime
 
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system_router)
     app.include_router(login_router)
     app.include_router(pages_router)
+    app.include_router(web_router)
     mount_mcp(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override

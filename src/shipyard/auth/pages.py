@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from shipyard.auth import cookies, csrf, sessions
+from shipyard.auth.login_endpoints import safe_return_to
 from shipyard.identity import repository as identity_repository
 from shipyard.identity.auth import Authenticated, resolve_principal
 from shipyard.identity.principal import Principal
@@ -43,7 +44,8 @@ def _when(moment: datetime | None) -> str:
 _templates.filters["when"] = _when
 
 
-def _content_security_policy(settings: Settings) -> str:
+def content_security_policy(settings: Settings) -> str:
+    """The pages' CSP: everything from this origin only; forms may also lead to the OpenID provider."""
     form_targets = ["'self'"]
     if settings.oidc_issuer:
         issuer = urlsplit(settings.oidc_issuer)
@@ -60,7 +62,7 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:  # n
     return HTMLResponse(
         html,
         headers={
-            "Content-Security-Policy": _content_security_policy(settings),
+            "Content-Security-Policy": content_security_policy(settings),
             "Cache-Control": "no-store",
             "X-Frame-Options": "DENY",
             "Referrer-Policy": "same-origin",
@@ -68,23 +70,18 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:  # n
     )
 
 
-async def _session_principal(request: Request) -> Principal | None:
+async def session_principal(request: Request) -> Principal | None:
     """The signed-in browser's principal; an API token does not make a browser session."""
     outcome = await resolve_principal(request.scope)
     return outcome if isinstance(outcome, Principal) and outcome.session_id else None
 
 
-@router.get("/")
-async def home() -> RedirectResponse:
-    """The account page (which sends a stranger on to the sign-in page)."""
-    return RedirectResponse("/account", status_code=303)
-
-
 @router.get("/login")
-async def login_page(request: Request, error: str | None = None) -> Any:  # noqa: ANN401 - a page or a redirect
-    """The sign-in buttons: one per provider (Authentik), or a plain "Sign in"."""
-    if await _session_principal(request):
-        return RedirectResponse("/account", status_code=303)
+async def login_page(request: Request, error: str | None = None, return_to: str | None = None) -> Any:  # noqa: ANN401 - a page or a redirect
+    """The sign-in buttons: one per provider (Authentik), or a plain "Sign in"; `return_to` is where to come back."""
+    back = safe_return_to(return_to) if return_to else None
+    if await session_principal(request):
+        return RedirectResponse(back or "/account", status_code=303)
     settings: Settings = request.app.state.settings
     return _page(
         request,
@@ -92,15 +89,16 @@ async def login_page(request: Request, error: str | None = None) -> Any:  # noqa
         enabled=settings.oidc_enabled and request.app.state.oidc is not None,
         buttons=settings.sign_in_buttons,
         error=error if error and error.isidentifier() else None,
+        return_to=back,
     )
 
 
 @router.get("/account")
 async def account_page(request: Request, db: DBSession) -> Any:  # noqa: ANN401 - a page or a redirect
     """Profile, linked identities, organisations, sessions and API tokens of the signed-in person."""
-    principal = await _session_principal(request)
+    principal = await session_principal(request)
     if principal is None:
-        return await _refresh_or_sign_in(request)
+        return await refresh_or_sign_in(request)
     settings: Settings = request.app.state.settings
     store: SessionStore = request.app.state.session_store
     account = await sessions.load_account(db, principal.user_id)
@@ -126,7 +124,7 @@ async def account_page(request: Request, db: DBSession) -> Any:  # noqa: ANN401 
     )
 
 
-async def _refresh_or_sign_in(request: Request) -> RedirectResponse:
+async def refresh_or_sign_in(request: Request) -> RedirectResponse:
     """With a refresh cookie, rotate it and come back to the page; otherwise go and sign in."""
     settings: Settings = request.app.state.settings
     refresh_token = cookies.read_refresh_cookie(dict(request.cookies), settings)
