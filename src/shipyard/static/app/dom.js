@@ -74,7 +74,8 @@ export function field(label, input, hint) {
 
 export function when(value) {
   if (!value) { return "—"; }
-  return new Date(value).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  const moment = new Date(value).toISOString();
+  return h("time", { datetime: moment, class: "when" }, `${moment.slice(0, 16).replace("T", " ")} UTC`);
 }
 
 export function money(minor, currency) {

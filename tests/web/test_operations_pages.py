@@ -1,0 +1,90 @@
+"""Webhook endpoints, the delivery log, events, the audit log and recent errors, in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.fixtures.receiver import Receiver
+from tests.web.conftest import RunningShipyard, check_page, settled
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_an_endpoint_is_created_receives_a_signed_ping_and_a_redelivery(running: RunningShipyard) -> None:
+    context = await running.context()
+    page = await running.sign_in(context, "alice", return_to="/webhooks")
+    async with Receiver() as receiver:
+        await page.get_by_label("URL").fill(receiver.url)
+        await page.get_by_label("Description").fill("local receiver")
+        await page.get_by_role("button", name="Create endpoint").click()
+        secret = await page.locator(".secret-value").inner_text()
+        assert secret.startswith("whsec_")
+        await check_page(running, page, "webhooks")
+        await page.get_by_role("link", name="Open the endpoint and its delivery log").click()
+        await settled(page)
+
+        await page.get_by_role("button", name="Send a ping").click()
+        (ping,) = await receiver.wait_for(1)
+        assert ping.verify(secret)["type"] == "ping"
+        # The log shows the delivery once the worker has recorded its attempt.
+        row = page.locator("tr.delivery").first
+        for _ in range(50):
+            await page.get_by_role("button", name="Refresh").click()
+            await settled(page)
+            if "succeeded" in await row.inner_text():
+                break
+        await expect(row).to_contain_text("succeeded")
+        await row.get_by_role("button", name="Attempts").click()
+        await expect(page.locator("tr.detail")).to_contain_text("200")
+        await check_page(running, page, "webhook")
+
+        await row.get_by_role("button", name="Redeliver").click()
+        received = await receiver.wait_for(2)
+        assert received[1].webhook_id == ping.webhook_id  # the same event, sent again
+        await settled(page)
+        await expect(page.locator("tr.delivery")).to_have_count(2)
+
+        await page.get_by_role("button", name="Disable").click()
+        await settled(page)
+        await expect(page.locator("main dl")).to_contain_text("disabled")
+        await page.get_by_role("button", name="Enable").click()
+        await settled(page)
+        page.once("dialog", lambda dialog: dialog.accept())
+        await page.get_by_role("button", name="Rotate secret").click()
+        rotated = page.locator("#rotated-secret .secret-value")
+        assert (await rotated.inner_text()).startswith("whsec_")
+        assert await rotated.inner_text() != secret
+    await context.close()
+
+
+async def test_events_audit_log_filters_and_errors_render(running: RunningShipyard) -> None:
+    context = await running.context()
+    page = await running.sign_in(context, "alice", return_to="/customers")
+    await page.get_by_label("Name").fill("Audited Customer")
+    await page.get_by_label("Email", exact=True).last.fill("audited@example.com")
+    await page.get_by_role("button", name="Create customer").click()
+    await page.wait_for_url("**/customers/cus_*")
+
+    await page.goto(f"{running.base_url}/events")
+    await settled(page)
+    await expect(page.locator("main")).to_contain_text("customer.created")
+    await check_page(running, page, "events")
+
+    await page.goto(f"{running.base_url}/audit")
+    await settled(page)
+    await page.get_by_label("Action").fill("customer.created")
+    await page.get_by_role("button", name="Filter").click()
+    await page.wait_for_url("**/audit?action=customer.created")
+    await settled(page)
+    rows = page.locator("tr.audit-event")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("customer.created")
+    await check_page(running, page, "audit")
+
+    await page.goto(f"{running.base_url}/errors")
+    await settled(page)
+    await expect(page.get_by_role("heading", name="Recent errors")).to_be_visible()
+    await check_page(running, page, "errors")
+    assert running.console_errors == []
+    await context.close()
