@@ -17,10 +17,10 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import func, select
 
 from shipyard.auth.store import NewSession
-from shipyard.models import EmailMessage
+from shipyard.models import EmailMessage, Role
 from shipyard.settings import Settings
 from tests.fixtures.billing import act, create_customer, create_invoice, invoice_body
-from tests.fixtures.tenants import Tenant, issue_token
+from tests.fixtures.tenants import Tenant, add_member, issue_token
 
 CUSTOMER = "/api/v1/customers/{customer_id}"
 INVOICES = f"{CUSTOMER}/invoices"
@@ -29,6 +29,8 @@ TOKEN = "/api/v1/tokens/{token_id}"
 ENDPOINT = "/api/v1/webhook-endpoints/{endpoint_id}"
 DELIVERIES = f"{ENDPOINT}/deliveries"
 DELIVERY = f"{DELIVERIES}/{{delivery_id}}"
+MEMBER = "/api/v1/members/{member_id}"
+INVITATION = "/api/v1/invitations/{invitation_id}"
 # IDs of the right shape that no tenant has.
 MISSING = {
     "customer_id": f"cus_{'0' * 26}",
@@ -37,6 +39,8 @@ MISSING = {
     "endpoint_id": f"we_{'0' * 26}",
     "delivery_id": f"whd_{'0' * 26}",
     "session_id": f"ses_{'0' * 26}",
+    "member_id": f"mem_{'0' * 26}",
+    "invitation_id": f"ivt_{'0' * 26}",
 }
 # (parent, child) path parameters: a route naming both must check that the child belongs to the parent.
 NESTED = (("customer_id", "invoice_id"), ("endpoint_id", "delivery_id"))
@@ -84,13 +88,18 @@ ROUTES = [
     Route("POST", f"{ENDPOINT}/redeliver", {"since": "2020-01-01T00:00:00Z"}, ok={202}),
     # Sessions belong to a person: another organisation's member is a stranger to them too.
     Route("DELETE", "/api/v1/me/sessions/{session_id}", ok={204}),
+    Route("GET", MEMBER),
+    Route("PATCH", MEMBER, {"role": "viewer"}),
+    Route("DELETE", MEMBER, ok={204}),
+    Route("DELETE", INVITATION),
+    Route("POST", f"{INVITATION}/resend"),
 ]
 
 
 @dataclass
 class World:
-    """One tenant's objects: a customer with a draft and an open invoice, a spare token, and a webhook
-    endpoint with one (pending) delivery."""
+    """One tenant's objects: a customer with a draft and an open invoice, a spare token, a webhook
+    endpoint with one (pending) delivery, a second member and an open invitation."""
 
     app: Any
     tenant: Tenant
@@ -100,6 +109,8 @@ class World:
     endpoint: dict[str, Any]
     delivery: dict[str, Any]
     session_id: str
+    member_id: str
+    invitation: dict[str, Any]
 
     def ids(self, route: Route) -> dict[str, str]:
         return {
@@ -109,6 +120,8 @@ class World:
             "endpoint_id": self.endpoint["id"],
             "delivery_id": self.delivery["id"],
             "session_id": self.session_id,
+            "member_id": self.member_id,
+            "invitation_id": self.invitation["id"],
         }
 
     @property
@@ -120,6 +133,7 @@ class World:
             self.invoices["draft"]["memo"],
             self.endpoint["url"],
             self.endpoint["secret"],
+            self.invitation["email"],
         )
 
 
@@ -150,7 +164,29 @@ async def _world(app: Any, client: httpx.AsyncClient, tenant: Tenant) -> World:
     _, token_id = await issue_token(app, tenant, ["customers:read"])
     endpoint, delivery = await _endpoint_with_a_delivery(client, tenant)
     session_id = await _browser_session(app, tenant)
-    return World(app, tenant, customer, {"draft": draft, "open": opened}, token_id, endpoint, delivery, session_id)
+    member_id, invitation = await _member_and_invitation(app, client, tenant)
+    return World(
+        app,
+        tenant,
+        customer,
+        {"draft": draft, "open": opened},
+        token_id,
+        endpoint,
+        delivery,
+        session_id,
+        member_id,
+        invitation,
+    )
+
+
+async def _member_and_invitation(app: Any, client: httpx.AsyncClient, tenant: Tenant) -> tuple[str, dict[str, Any]]:
+    """A second person (a member, so an owner may demote or remove them) and an open invitation."""
+    user_id = await add_member(app, tenant, f"colleague@{tenant.slug}-staff.com", Role.MEMBER)
+    members = (await client.get("/api/v1/members", headers=tenant.headers)).json()["data"]
+    body = {"email": f"newcomer@{tenant.slug}-staff.com", "role": "viewer"}
+    invitation = await client.post("/api/v1/invitations", json=body, headers=tenant.headers)
+    assert invitation.status_code == 201, invitation.text
+    return next(m["id"] for m in members if m["user_id"] == user_id), invitation.json()
 
 
 async def _browser_session(app: Any, tenant: Tenant) -> str:
@@ -190,6 +226,8 @@ async def _snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "events": "/api/v1/events",
         "audit_events": "/api/v1/audit-events?limit=100",
         "sessions": "/api/v1/me/sessions",
+        "members": "/api/v1/members",
+        "invitations": "/api/v1/invitations",
     }.items():
         response = await client.get(path, headers=headers)
         views[name] = (response.status_code, response.json())
@@ -273,6 +311,8 @@ async def test_lists_never_include_another_tenants_rows(client: httpx.AsyncClien
         theirs.endpoint["id"],
         theirs.delivery["id"],
         theirs.delivery["event_id"],
+        theirs.member_id,
+        theirs.invitation["id"],
     } | {invoice["id"] for invoice in theirs.invoices.values()}
     queries = [
         ("/api/v1/customers", {}),
@@ -288,6 +328,8 @@ async def test_lists_never_include_another_tenants_rows(client: httpx.AsyncClien
         ("/api/v1/webhook-endpoints", {}),
         ("/api/v1/events", {}),
         ("/api/v1/events", {"type": "ping"}),
+        ("/api/v1/members", {}),
+        ("/api/v1/invitations", {}),
     ]
     for path, params in queries:
         response = await client.get(path, params=params, headers=mine.tenant.headers)

@@ -48,6 +48,9 @@ from shipyard.kit.request_context import RequestContextMiddleware
 from shipyard.kit.routing import MethodSemanticsMiddleware
 from shipyard.kit.sentry import configure_sentry, report_exception
 from shipyard.kit.system import router as system_router
+from shipyard.members.active_organization import router as active_organization_router
+from shipyard.members.endpoints import router as members_router
+from shipyard.members.invitation_endpoints import router as invitations_router
 from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
 from shipyard.mcp.server import mount_mcp
 from shipyard.settings import Settings
@@ -192,6 +195,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invoice_send_router,
         identity_router,
         session_router,
+        active_organization_router,
+        members_router,
+        invitations_router,
         events_router,
         webhooks_router,
         audit_router,

@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     require_if_match: bool = False
     token_cache_ttl_s: float = 5.0
     token_last_used_resolution_s: int = 60
+    # How long an invitation link stays valid (docs/api/members.md).
+    invitation_ttl_days: int = Field(default=7, ge=1, le=90)
 
     # --- observability ---------------------------------------------------------
     log_format: LogFormat | None = None

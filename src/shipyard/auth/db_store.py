@@ -241,6 +241,17 @@ class DatabaseSessionStore:
             )
             await session.commit()
 
+    async def switch_organization(self, session_id: str, organization_id: str) -> bool:
+        """Make `organization_id` the session's active organisation; False if the session is gone."""
+        async with self.database.writer() as session:
+            result = await session.execute(
+                update(AuthSession)
+                .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+                .values(organization_id=organization_id)
+            )
+            await session.commit()
+        return _rowcount(result) == 1
+
     async def get_session(self, session_id: str, *, now: datetime | None = None) -> SessionRecord | None:
         """A live session by ID."""
         async with self.database.reader() as session:

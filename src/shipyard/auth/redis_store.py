@@ -128,6 +128,13 @@ return 1
 """
 
 
+# Moves a live session to another organisation; a session that ended meanwhile is not recreated.
+_SWITCH = """
+local skey = ARGV[1] .. 's:' .. ARGV[2]
+if redis.call('EXISTS', skey) == 1 then redis.call('HSET', skey, 'org', ARGV[3]) return 1 end
+return 0
+"""
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -176,6 +183,7 @@ class RedisSessionStore:
         self._rotate = self.redis.register_script(_ROTATE)
         self._revoke = self.redis.register_script(_REVOKE)
         self._touch = self.redis.register_script(_TOUCH)
+        self._switch = self.redis.register_script(_SWITCH)
 
     # --- logins in flight --------------------------------------------------------------------
 
@@ -303,6 +311,10 @@ class RedisSessionStore:
     async def get_session(self, session_id: str, *, now: datetime | None = None) -> SessionRecord | None:
         """A live session by ID."""
         return await self._live_session(session_id, _now(now))
+
+    async def switch_organization(self, session_id: str, organization_id: str) -> bool:
+        """Make `organization_id` the session's active organisation; False if the session is gone."""
+        return bool(await self._switch(keys=[], args=[self.prefix, session_id, organization_id]))
 
     async def list_sessions(self, user_id: str, *, now: datetime | None = None) -> list[SessionRecord]:
         """The user's live sessions, newest first; IDs of sessions Redis has forgotten are dropped."""

@@ -121,6 +121,9 @@ class SessionStore(Protocol):
     async def get_session(self, session_id: str, *, now: datetime | None = None) -> SessionRecord | None:
         """A live session by ID."""
 
+    async def switch_organization(self, session_id: str, organization_id: str) -> bool:
+        """Make `organization_id` the session's active organisation (the caller checks membership)."""
+
     async def list_sessions(self, user_id: str, *, now: datetime | None = None) -> list[SessionRecord]:
         """A user's live sessions, newest first."""
 

@@ -8,6 +8,7 @@ not, so the plain part shows names as they were typed. Undefined variables fail 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage as MimeMessage
 from email.utils import make_msgid
 from typing import Any
@@ -81,6 +82,23 @@ def endpoint_disabled_email(to: str, url: str, reason: str) -> Draft:
     }.get(reason, "kept failing until every retry was used")
     text, html = render_parts("webhook_disabled", url=url, why=why)
     return Draft(kind="webhook_disabled", to=to, subject="A webhook endpoint was disabled", text=text, html=html)
+
+
+def invitation_email(  # noqa: PLR0913 - every value the email shows, keyword-only
+    *, to: str, organization: str, inviter: str, role: str, link: str, expires: datetime
+) -> Draft:
+    """An invitation to join an organisation, with its one-time link (the token is in the link's fragment)."""
+    text, html = render_parts(
+        "invitation",
+        organization=organization,
+        inviter=inviter,
+        role=role,
+        article="an" if role[0] in "aeiou" else "a",
+        email=to,
+        link=link,
+        expires=expires.strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    return Draft(kind="invitation", to=to, subject=f"Join {organization} on Shipyard", text=text, html=html)
 
 
 def to_mime(message: EmailMessage, sender: str) -> MimeMessage:

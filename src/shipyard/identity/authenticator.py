@@ -61,6 +61,8 @@ class TokenAuthenticator:
         self.max_entries = max_entries
         self._cache: dict[str, _Cached] = {}
         self._loading: dict[str, asyncio.Future[_Cached]] = {}
+        # (organization_id, user_id) of members whose role dropped here, until when their tokens go uncached.
+        self._members_changed: dict[tuple[str, str], float] = {}
 
     def forget(self, token_hash: str | None = None) -> None:
         """Drop a cached token (or all of them), e.g. right after a revocation."""
@@ -78,6 +80,21 @@ class TokenAuthenticator:
         """
         failure = AuthFailure("token_revoked", token_id, organization_id)
         self._cache[token_hash] = _Cached(None, failure, None, time.monotonic() + self.ttl_s, None)
+
+    def forget_member(self, organization_id: str, user_id: str) -> None:
+        """Drop the cached tokens of a member whose role dropped or who was removed, before that commits.
+
+        For one TTL after, that member's tokens are not cached at all: a request that reads the row
+        before the change commits must not keep the old role for another TTL. Each of those requests
+        reads the database instead, so the first one after the commit sees the new role.
+        """
+        now = time.monotonic()
+        self._members_changed = {key: until for key, until in self._members_changed.items() if until >= now}
+        self._members_changed[(organization_id, user_id)] = now + self.ttl_s
+        for token_hash, entry in list(self._cache.items()):
+            principal = entry.principal
+            if principal is not None and (principal.organization_id, principal.user_id) == (organization_id, user_id):
+                del self._cache[token_hash]
 
     async def authenticate(self, token: str, ip: str | None) -> Principal | AuthFailure:
         """The Principal for `token`, or why it is refused."""
@@ -163,6 +180,9 @@ class TokenAuthenticator:
                 scopes=frozenset(token.scopes) & ROLE_SCOPES[role],
                 token_id=token.id,
             )
+        changed_until = self._members_changed.get((token.organization_id, token.created_by_user_id), 0.0)
+        if changed_until >= time.monotonic():
+            deadline = 0.0  # The member's role just changed in this process: read it again next time.
         entry = _Cached(principal, failure, token.expires_at, deadline, token.last_used_at)
         if len(self._cache) >= self.max_entries:
             self._cache.clear()

@@ -20,6 +20,8 @@ class Scope(StrEnum):
     WEBHOOKS_WRITE = "webhooks:write"
     MCP_READ = "mcp:read"
     ERRORS_READ = "errors:read"
+    MEMBERS_READ = "members:read"
+    MEMBERS_WRITE = "members:write"
 
 
 SCOPES: dict[str, str] = {
@@ -33,12 +35,16 @@ SCOPES: dict[str, str] = {
     Scope.WEBHOOKS_WRITE: "Manage webhook endpoints.",
     Scope.MCP_READ: "Query the read-only MCP server.",
     Scope.ERRORS_READ: "Read recent server errors (an operator's token: the whole deployment's).",
+    Scope.MEMBERS_READ: "Read the organisation's members.",
+    Scope.MEMBERS_WRITE: "Change members' roles, remove members, and manage invitations.",
 }
 
-_READ = frozenset({"customers:read", "invoices:read", "mcp:read"})
+_READ = frozenset({"customers:read", "invoices:read", "mcp:read", "members:read"})
 _WRITE = _READ | {"customers:write", "invoices:write", "webhooks:read"}
-_ADMIN = _WRITE | {"tokens:write", "audit:read", "webhooks:write", "errors:read"}
+_ADMIN = _WRITE | {"tokens:write", "audit:read", "webhooks:write", "errors:read", "members:write"}
 
+# A role is a ceiling: sessions get exactly these, tokens at most these. Owners hold what admins do;
+# what only an owner may do (owners' roles, billing) is a rule of the service, not a scope.
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.VIEWER: _READ,
     Role.MEMBER: frozenset(_WRITE),

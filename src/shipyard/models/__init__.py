@@ -9,6 +9,7 @@ from shipyard.models.email_message import EmailMessage
 from shipyard.models.error_report import ErrorReport
 from shipyard.models.event import Event
 from shipyard.models.idempotency_key import IdempotencyKey
+from shipyard.models.invitation import Invitation, InvitationStatus
 from shipyard.models.invoice import Invoice, InvoiceStatus
 from shipyard.models.job_lease import JobLease, JobRun
 from shipyard.models.leased import WorkStatus
@@ -30,6 +31,8 @@ __all__ = [
     "ErrorReport",
     "Event",
     "IdempotencyKey",
+    "Invitation",
+    "InvitationStatus",
     "Invoice",
     "InvoiceStatus",
     "JobLease",
