@@ -1,9 +1,10 @@
 """One running Shipyard, one development OpenID provider and one headless Chromium for every browser test.
 
 `shipyard serve` runs in its own process on a fresh migrated database (SQLite or PostgreSQL, as the
-pass), with its embedded worker so webhooks are delivered, and loopback allowed as a webhook target
-for the local receiver. Chromium is Debian's; nothing is downloaded. Each test signs its own person in
-through the provider's real login page, in its own browser context. axe-core comes from npm
+pass), with its embedded worker so webhooks are delivered, loopback allowed as a webhook target for
+the local receiver, and email sent to a local SMTP server (tests/fixtures/smtp.py). Chromium is
+Debian's; nothing is downloaded. Each test signs its own person in through the provider's real login
+page, in its own browser context. axe-core comes from npm
 (tests/web/axe/, installed by `npm ci` on first use, like the provider) and is evaluated in the page
 through the DevTools protocol, so the page's own CSP stays untouched. Screenshots of every page go to
 test-output/screenshots/ (git-ignored), one at 1280 px and one at 375 px wide.
@@ -28,6 +29,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from tests.conftest import DB_KIND, REPO
 from tests.fixtures.oidc import OidcProvider, ensure_node_modules, start_oidc_provider
 from tests.fixtures.servers import PostgresServer, free_port
+from tests.fixtures.smtp import SmtpSink, smtp_server
 
 CHROMIUM = "/usr/bin/chromium"
 # Headless, and nothing that reaches out to the internet (the machine has none to reach).
@@ -53,6 +55,7 @@ class RunningShipyard:
 
     base_url: str
     provider: OidcProvider
+    mail: SmtpSink
     log: Path
     browser: Browser | None = None
     axe_source: str = ""
@@ -131,9 +134,12 @@ def shipyard_server(web_database: str, tmp_path_factory: pytest.TempPathFactory)
     directory = tmp_path_factory.mktemp("web-server")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    with start_oidc_provider(
-        directory, redirect_uris=[f"{base_url}/api/auth/callback"], post_logout_redirect_uris=[f"{base_url}/"]
-    ) as provider:
+    with (
+        smtp_server() as mail,
+        start_oidc_provider(
+            directory, redirect_uris=[f"{base_url}/api/auth/callback"], post_logout_redirect_uris=[f"{base_url}/"]
+        ) as provider,
+    ):
         env = {
             **os.environ,
             "SHIPYARD_ENV": "development",
@@ -147,6 +153,9 @@ def shipyard_server(web_database: str, tmp_path_factory: pytest.TempPathFactory)
             "SHIPYARD_JOBS_POLL_INTERVAL_S": "0.2",
             "SHIPYARD_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
             "SHIPYARD_LOG_FORMAT": "json",
+            "SHIPYARD_SMTP_HOST": mail.host,
+            "SHIPYARD_SMTP_PORT": str(mail.port),
+            "SHIPYARD_SMTP_TLS": "none",
         }
         env.pop("REDIS_URL", None)
         log_path = directory / "shipyard.log"
@@ -159,7 +168,7 @@ def shipyard_server(web_database: str, tmp_path_factory: pytest.TempPathFactory)
             )
             try:
                 _wait_until_ready(f"{base_url}/health", server, log_path)
-                yield RunningShipyard(base_url, provider, log_path)
+                yield RunningShipyard(base_url, provider, mail, log_path)
             finally:
                 server.terminate()
                 server.wait(timeout=30)

@@ -66,6 +66,7 @@ async function start() {
   const match = VIEWS.map(([pattern, name]) => [window.location.pathname.match(pattern), name]).find(([found]) => found);
   const [found, name] = match || [null, null];
   let me = null;
+  if (name === "accept") { (await import("./views/accept.js")).keepInvitationToken(); }
   try {
     me = await get("/me");
   } catch (error) {
@@ -88,7 +89,6 @@ async function start() {
     main.replaceChildren(problemBox(error));
   }
   replayNotice();
-  main.setAttribute("aria-busy", "false");
 }
 
-start();
+start().finally(() => document.getElementById("content").setAttribute("aria-busy", "false"));
