@@ -88,3 +88,23 @@ async def test_events_audit_log_filters_and_errors_render(running: RunningShipya
     await check_page(running, page, "errors")
     assert running.console_errors == []
     await context.close()
+
+
+async def test_swagger_ui_sends_the_csrf_token_so_try_it_out_can_write(running: RunningShipyard) -> None:
+    context = await running.context()
+    page = await running.sign_in(context, "alice")
+    await page.goto(f"{running.base_url}/docs")
+    await page.locator(".opblock").first.wait_for()
+    # What Swagger UI does on "Execute": its request passes through the configured interceptor, then fetch.
+    answer = await page.evaluate(
+        """async () => {
+      const request = window.ui.getConfigs().requestInterceptor({
+        url: "/api/v1/customers", method: "POST",
+        headers: {"Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID()},
+        body: JSON.stringify({name: "From the docs", email: "docs@example.com"})});
+      const response = await fetch(request.url, {method: request.method, headers: request.headers, body: request.body});
+      return {status: response.status, csrf: Boolean(request.headers["X-CSRF-Token"])};
+    }"""
+    )
+    assert answer == {"status": 201, "csrf": True}
+    await context.close()
