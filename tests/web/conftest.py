@@ -3,8 +3,9 @@
 `shipyard serve` runs in its own process on a fresh migrated database (SQLite or PostgreSQL, as the
 pass), with its embedded worker so webhooks are delivered, loopback allowed as a webhook target for
 the local receiver, and email sent to a local SMTP server (tests/fixtures/smtp.py). Chromium is
-Debian's; nothing is downloaded. Each test signs its own person in through the provider's real login
-page, in its own browser context. axe-core comes from npm
+Debian's; nothing is downloaded. Each test signs its person in through the provider's real login
+page, in its own browser context; a person's first sign-in makes their own organisation, so tests
+signing in the same person share it and count only what they made themselves. axe-core comes from npm
 (tests/web/axe/, installed by `npm ci` on first use, like the provider) and is evaluated in the page
 through the DevTools protocol, so the page's own CSP stays untouched. Screenshots of every page go to
 test-output/screenshots/ (git-ignored), one at 1280 px and one at 375 px wide.
@@ -24,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright
 
 from tests.conftest import DB_KIND, REPO
 from tests.fixtures.oidc import OidcProvider, ensure_node_modules, start_oidc_provider
@@ -84,13 +85,21 @@ class RunningShipyard:
         await page.fill("#password", "any")
         await page.locator("form[data-prompt=login] [type=submit]").click()
         await page.wait_for_url(f"{self.base_url}{return_to}")
-        await settled(page)
+        if return_to != "/account":  # the one server-rendered page after sign-in; the rest are the UI's
+            await settled(page)
         return page
 
 
 async def settled(page: Page) -> None:
     """The view has rendered (main.js marks the end of its work)."""
     await page.locator("main[aria-busy=false]").wait_for()
+
+
+async def reloading(page: Page, target: Locator) -> None:
+    """Click `target`, whose action ends by loading the page again, and wait for the new page's view."""
+    async with page.expect_navigation():
+        await target.click()
+    await settled(page)
 
 
 async def check_page(running: RunningShipyard, page: Page, name: str) -> None:
@@ -153,6 +162,8 @@ def shipyard_server(web_database: str, tmp_path_factory: pytest.TempPathFactory)
             "SHIPYARD_JOBS_POLL_INTERVAL_S": "0.2",
             "SHIPYARD_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
             "SHIPYARD_LOG_FORMAT": "json",
+            # Every test signs someone in from 127.0.0.1; the limit itself is tested in tests/auth/.
+            "SHIPYARD_AUTH_RATE_LIMIT_PER_MINUTE": "1000",
             "SHIPYARD_SMTP_HOST": mail.host,
             "SHIPYARD_SMTP_PORT": str(mail.port),
             "SHIPYARD_SMTP_TLS": "none",

@@ -1,7 +1,7 @@
 """The dashboard, customers, invoices and API tokens, used in a real browser as a person would.
 
-Each test signs its own person in (a fresh personal organisation, where they are the owner), so the
-tests share the server but not their data.
+Each test signs its person in; Alice owns her personal organisation, which the tests that sign her
+in share, so they look for what they made rather than count everything.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.web.conftest import RunningShipyard, check_page, settled
+from tests.web.conftest import RunningShipyard, check_page, reloading, settled
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -64,11 +64,11 @@ async def test_customer_and_invoice_with_two_lines_finalized_and_paid(running: R
     await expect(page.locator("#invoice-summary-total")).to_have_text("€401.50")
     await check_page(running, page, "invoice-draft")
 
-    await page.get_by_role("button", name="Finalize").click()
+    await reloading(page, page.get_by_role("button", name="Finalize"))
     await expect(page.get_by_role("button", name="Mark paid")).to_be_visible()
     await page.get_by_role("button", name="Send by email").click()
     await expect(page.locator("#notice")).to_have_text("Email queued to the customer.")
-    await page.get_by_role("button", name="Mark paid").click()
+    await reloading(page, page.get_by_role("button", name="Mark paid"))
     await expect(page.get_by_role("heading", name="Invoice #1")).to_contain_text("paid")
     await check_page(running, page, "invoice-paid")
 
@@ -95,14 +95,13 @@ async def test_a_stale_edit_is_refused_with_words_a_request_id_and_a_reload(runn
     await other.goto(page.url)
     await settled(other)
     await other.locator("#edit-customer").get_by_label("Name").fill("Rear Admiral Hopper")
-    await other.get_by_role("button", name="Save changes").click()
+    await reloading(other, other.get_by_role("button", name="Save changes"))
     await expect(other.locator("#notice")).to_have_text("Customer saved.")
     await page.locator("#edit-customer").get_by_label("Name").fill("Amazing Grace")
     await page.get_by_role("button", name="Save changes").click()
     problem = page.locator(".problem")
     await expect(problem).to_contain_text("request ID")
-    await problem.get_by_role("button", name="Reload").click()
-    await settled(page)
+    await reloading(page, problem.get_by_role("button", name="Reload"))
     await expect(page.get_by_role("heading", name="Rear Admiral Hopper")).to_be_visible()
     await context.close()
 
@@ -131,7 +130,7 @@ async def test_a_token_is_created_shown_once_used_from_a_script_and_revoked(runn
 
     await page.reload()
     await settled(page)
-    await page.get_by_role("button", name="Revoke nightly export").click()
+    await reloading(page, page.get_by_role("button", name="Revoke nightly export"))
     await expect(page.locator("main").get_by_text("revoked", exact=True)).to_be_visible()
     async with httpx.AsyncClient(base_url=running.base_url, headers=headers) as script:
         assert (await script.get("/api/v1/customers")).status_code == 401

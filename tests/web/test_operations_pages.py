@@ -6,7 +6,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.fixtures.receiver import Receiver
-from tests.web.conftest import RunningShipyard, check_page, settled
+from tests.web.conftest import RunningShipyard, check_page, reloading, settled
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -24,14 +24,13 @@ async def test_an_endpoint_is_created_receives_a_signed_ping_and_a_redelivery(ru
         await page.get_by_role("link", name="Open the endpoint and its delivery log").click()
         await settled(page)
 
-        await page.get_by_role("button", name="Send a ping").click()
+        await reloading(page, page.get_by_role("button", name="Send a ping"))
         (ping,) = await receiver.wait_for(1)
         assert ping.verify(secret)["type"] == "ping"
         # The log shows the delivery once the worker has recorded its attempt.
         row = page.locator("tr.delivery").first
         for _ in range(50):
-            await page.get_by_role("button", name="Refresh").click()
-            await settled(page)
+            await reloading(page, page.get_by_role("button", name="Refresh"))
             if "succeeded" in await row.inner_text():
                 break
         await expect(row).to_contain_text("succeeded")
@@ -39,17 +38,15 @@ async def test_an_endpoint_is_created_receives_a_signed_ping_and_a_redelivery(ru
         await expect(page.locator("tr.detail")).to_contain_text("200")
         await check_page(running, page, "webhook")
 
-        await row.get_by_role("button", name="Redeliver").click()
+        await reloading(page, row.get_by_role("button", name="Redeliver"))
         received = await receiver.wait_for(2)
         assert received[1].webhook_id == ping.webhook_id  # the same event, sent again
-        await settled(page)
         await expect(page.locator("tr.delivery")).to_have_count(2)
 
-        await page.get_by_role("button", name="Disable").click()
-        await settled(page)
+        await reloading(page, page.get_by_role("button", name="Disable"))
         await expect(page.locator("main dl")).to_contain_text("disabled")
-        await page.get_by_role("button", name="Enable").click()
-        await settled(page)
+        await reloading(page, page.get_by_role("button", name="Enable"))
+        await expect(page.locator("main dl")).to_contain_text("enabled")
         page.once("dialog", lambda dialog: dialog.accept())
         await page.get_by_role("button", name="Rotate secret").click()
         rotated = page.locator("#rotated-secret .secret-value")
@@ -78,8 +75,9 @@ async def test_events_audit_log_filters_and_errors_render(running: RunningShipya
     await page.wait_for_url("**/audit?action=customer.created")
     await settled(page)
     rows = page.locator("tr.audit-event")
-    await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("customer.created")
+    actions = await rows.locator("td:nth-child(2)").all_inner_texts()
+    assert set(actions) == {"customer.created"}  # the sign-ins and the rest are filtered out
     await check_page(running, page, "audit")
 
     await page.goto(f"{running.base_url}/errors")

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.fixtures.smtp import wait_for_messages
-from tests.web.conftest import RunningShipyard, check_page, settled
+from tests.web.conftest import RunningShipyard, check_page, reloading, settled
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -46,8 +46,7 @@ async def _invite(running: RunningShipyard, page: Page, email: str) -> str:
     sent_before = len(running.mail.messages)
     await page.locator("#invite").get_by_label("Email").fill(email)
     await page.locator("#invite").get_by_label("Role").select_option("member")
-    await page.get_by_role("button", name="Send invitation").click()
-    await settled(page)
+    await reloading(page, page.get_by_role("button", name="Send invitation"))
     await expect(page.locator("tr.invitation")).to_contain_text(email)
     await check_page(running, page, "members")
     return await _invitation_link(running, sent_before)
@@ -88,9 +87,7 @@ async def test_an_invited_person_accepts_switches_loses_write_access_and_is_remo
     alice_org = await switcher.locator("option", has_text="Alice").get_attribute("value")
     assert alice_org
     await switcher.select_option(alice_org)
-    await bob.get_by_role("button", name="Switch").click()
-    await expect(bob.locator("#notice")).to_have_text("Organisation switched.")
-    await settled(bob)
+    await reloading(bob, bob.get_by_role("button", name="Switch"))
     await expect(bob.get_by_label("Organisation")).to_have_value(alice_org)
     await check_page(running, bob, "dashboard-member")
     await bob.goto(f"{running.base_url}/customers")
@@ -101,8 +98,7 @@ async def test_an_invited_person_accepts_switches_loses_write_access_and_is_remo
     await _reload(alice)
     bob_row = alice.locator("tr.member", has_text="bob@example.com")
     await bob_row.get_by_label("Role of").select_option("viewer")
-    await bob_row.get_by_role("button", name="Change role").click()
-    await settled(alice)
+    await reloading(alice, bob_row.get_by_role("button", name="Change role"))
     await expect(alice.locator("#notice")).to_contain_text("is now viewer")
     await _reload(bob)
     await expect(bob.get_by_role("heading", name="Customers", exact=True)).to_be_visible()
@@ -115,8 +111,7 @@ async def test_an_invited_person_accepts_switches_loses_write_access_and_is_remo
 
     # Alice removes him.
     alice.once("dialog", lambda dialog: dialog.accept())
-    await bob_row.get_by_role("button", name="Remove").click()
-    await settled(alice)
+    await reloading(alice, bob_row.get_by_role("button", name="Remove"))
     await expect(alice.locator("tr.member")).to_have_count(1)
     # His session was acting in Alice's organisation: it ends, and he is asked to sign in again.
     await bob.reload()

@@ -9,11 +9,11 @@ function toMinor(text, currency) {
 }
 
 function lineRow(line, currency, onchange, onremove) {
-  const description = h("input", { name: "description", required: true, maxlength: 500, value: line.description || "", "aria-label": "Description" });
-  const quantity = h("input", { name: "quantity", type: "number", min: 1, step: 1, required: true, value: line.quantity || 1, "aria-label": "Quantity" });
+  const description = h("input", { name: "description", required: true, maxlength: 500, value: line.description || "", "aria-label": "Description", placeholder: "Description" });
+  const quantity = h("input", { name: "quantity", type: "number", min: 1, step: 1, required: true, value: line.quantity || 1, "aria-label": "Quantity", title: "Quantity" });
   const digits = fractionDigits(currency());
   const unit = h("input", { name: "unit_price", type: "number", min: 0, step: 1 / 10 ** digits, required: true, inputmode: "decimal",
-    value: line.unit_amount === undefined ? "" : (line.unit_amount / 10 ** digits).toFixed(digits), "aria-label": "Unit price" });
+    value: line.unit_amount === undefined ? "" : (line.unit_amount / 10 ** digits).toFixed(digits), "aria-label": "Unit price", placeholder: "Unit price" });
   const amount = h("td", { class: "amount" });
   const row = h("tr", { class: "line" }, h("td", {}, description), h("td", {}, quantity), h("td", {}, unit), amount,
     h("td", {}, h("button", { type: "button", class: "danger", onclick: () => { row.remove(); onremove(); } }, "Remove line")));
