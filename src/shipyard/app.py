@@ -63,6 +63,7 @@ from shipyard.members.active_organization import router as active_organization_r
 from shipyard.members.endpoints import router as members_router
 from shipyard.members.invitation_endpoints import router as invitations_router
 from shipyard.settings import Settings
+from shipyard.web.shell import router as web_router
 from shipyard.webhooks.endpoints import router as webhooks_router
 from shipyard.worker.metrics import JobMetrics
 from shipyard.worker.runtime import Runtime
@@ -252,6 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system_router)
     app.include_router(login_router)
     app.include_router(pages_router)
+    app.include_router(web_router)
     mount_mcp(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from shipyard.auth.app_state import sign_in_state
 from shipyard.auth.sessions import cookies, csrf
 from shipyard.auth.sessions import service as sessions
+from shipyard.auth.signin.endpoints import safe_return_to
 from shipyard.identity import repository as identity_repository
 from shipyard.identity.auth import Authenticated, resolve_principal
 from shipyard.identity.principal import Principal
@@ -45,7 +46,8 @@ def _when(moment: datetime | None) -> str:
 _templates.filters["when"] = _when
 
 
-def _content_security_policy(settings: Settings) -> str:
+def content_security_policy(settings: Settings) -> str:
+    """The pages' CSP: everything from this origin only; forms may also lead to the OpenID provider."""
     form_targets = ["'self'"]
     if settings.oidc_issuer:
         issuer = urlsplit(settings.oidc_issuer)
@@ -62,7 +64,7 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:  # n
     return HTMLResponse(
         html,
         headers={
-            "Content-Security-Policy": _content_security_policy(settings),
+            "Content-Security-Policy": content_security_policy(settings),
             "Cache-Control": "no-store",
             "X-Frame-Options": "DENY",
             "Referrer-Policy": "same-origin",
@@ -70,23 +72,18 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:  # n
     )
 
 
-async def _session_principal(request: Request) -> Principal | None:
+async def session_principal(request: Request) -> Principal | None:
     """The signed-in browser's principal; an API token does not make a browser session."""
     outcome = await resolve_principal(request.scope)
     return outcome if isinstance(outcome, Principal) and outcome.session_id else None
 
 
-@router.get("/")
-async def home() -> RedirectResponse:
-    """The account page (which sends a stranger on to the sign-in page)."""
-    return RedirectResponse("/account", status_code=303)
-
-
 @router.get("/login")
-async def login_page(request: Request, error: str | None = None) -> Any:  # noqa: ANN401 - a page or a redirect
-    """The sign-in buttons: one per provider (Authentik), or a plain "Sign in"."""
-    if await _session_principal(request):
-        return RedirectResponse("/account", status_code=303)
+async def login_page(request: Request, error: str | None = None, return_to: str | None = None) -> Any:  # noqa: ANN401 - a page or a redirect
+    """The sign-in buttons: one per provider (Authentik), or a plain "Sign in"; `return_to` is where to come back."""
+    back = safe_return_to(return_to) if return_to else None
+    if await session_principal(request):
+        return RedirectResponse(back or "/account", status_code=303)
     settings: Settings = sign_in_state(request.app).settings
     return _page(
         request,
@@ -94,15 +91,16 @@ async def login_page(request: Request, error: str | None = None) -> Any:  # noqa
         enabled=settings.oidc_enabled and sign_in_state(request.app).oidc is not None,
         buttons=settings.sign_in_buttons,
         error=error if error and error.isidentifier() else None,
+        return_to=back,
     )
 
 
 @router.get("/account")
 async def account_page(request: Request, db: DBSession) -> Any:  # noqa: ANN401 - a page or a redirect
     """Profile, linked identities, organisations, sessions and API tokens of the signed-in person."""
-    principal = await _session_principal(request)
+    principal = await session_principal(request)
     if principal is None:
-        return await _refresh_or_sign_in(request)
+        return await refresh_or_sign_in(request)
     settings: Settings = sign_in_state(request.app).settings
     store: SessionStore = sign_in_state(request.app).session_store
     account = await sessions.load_account(db, principal.user_id)
@@ -128,7 +126,7 @@ async def account_page(request: Request, db: DBSession) -> Any:  # noqa: ANN401 
     )
 
 
-async def _refresh_or_sign_in(request: Request) -> RedirectResponse:
+async def refresh_or_sign_in(request: Request) -> RedirectResponse:
     """With a refresh cookie, rotate it and come back to the page; otherwise go and sign in."""
     settings: Settings = sign_in_state(request.app).settings
     refresh_token = cookies.read_refresh_cookie(dict(request.cookies), settings)
