@@ -17,7 +17,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_organization_id_id", "organization_id", "id"),
-        Index("ix_audit_events_organization_id_action", "organization_id", "action"),
+        Index("ix_audit_events_organization_id_action_id", "organization_id", "action", "id"),
     )
 
     id: Mapped[str] = id_column("aud")

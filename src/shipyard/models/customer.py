@@ -15,7 +15,11 @@ class Customer(Timestamped, Base):
     """A customer of an organisation."""
 
     __tablename__ = "customers"
-    __table_args__ = (Index("ix_customers_organization_id_email", "organization_id", "email"),)
+    __table_args__ = (
+        Index("ix_customers_organization_id_email", "organization_id", "email"),
+        # The list: a tenant's page in id order without walking other tenants' rows (migration 0008).
+        Index("ix_customers_organization_id_id", "organization_id", "id"),
+    )
 
     id: Mapped[str] = id_column("cus")
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)

@@ -27,8 +27,10 @@ class Invoice(Timestamped, Base):
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("organization_id", "number"),
-        Index("ix_invoices_organization_id_status", "organization_id", "status"),
-        Index("ix_invoices_organization_id_customer_id", "organization_id", "customer_id"),
+        # Each list filter ends in `id`, so a page comes back in order and stops at its limit (0008).
+        Index("ix_invoices_organization_id_id", "organization_id", "id"),
+        Index("ix_invoices_organization_id_status_id", "organization_id", "status", "id"),
+        Index("ix_invoices_organization_id_customer_id_id", "organization_id", "customer_id", "id"),
     )
 
     id: Mapped[str] = id_column("inv")
