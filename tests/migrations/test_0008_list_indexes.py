@@ -63,7 +63,7 @@ def _index_names(settings: Settings, url: str) -> dict[str, set[str]]:
 
 def test_0008_downgrades_and_upgrades_again(settings: Settings, database_urls: tuple[str, str]) -> None:
     config = alembic_config(settings, url=database_urls[1])
-    command.downgrade(config, "0006")
+    command.downgrade(config, "0007")
     before = _index_names(settings, database_urls[1])
     assert all(not (before[table] & names) for table, names in NEW_INDEXES.items())
     assert "ix_invoices_organization_id_status" in before["invoices"]

@@ -1,7 +1,7 @@
 """indexes that let a tenant's filtered list cost what its own page costs
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06
 
 Every list is `WHERE organization_id = ? [AND <filter> = ?] ORDER BY id DESC LIMIT n`. Without an
@@ -20,7 +20,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
