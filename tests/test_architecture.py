@@ -70,10 +70,6 @@ CROSS_DOMAIN_IMPORTS_ALLOWED = {
     # browser refreshed or sent to /login. Fix: move those page helpers into a module both import.
     ("web/shell.py", "shipyard.auth.signin"),
 }
-# kit/idempotency.py stores keys through the IdempotencyKey model, and models/base.py takes its IDs from
-# kit/ids.py. Fix: move the key store's SQL above kit (the unit of work would take it as a protocol).
-CYCLES_WITH_A_REASON = {frozenset({"kit", "models"})}
-LAYER_BREACHES_WITH_A_REASON = {("kit/idempotency.py", "shipyard.models")}
 
 
 Modules = dict[str, ast.Module]
@@ -315,9 +311,6 @@ def packages_importing_upwards(modules: Modules) -> list[str]:
                 continue
             offenders.append(f"{path}:{line}: {module} is private to the {target} domain")
             continue
-        breach = (path, ".".join(module.split(".")[:2]))
-        if breach in LAYER_BREACHES_WITH_A_REASON:
-            continue
         offenders.append(f"{path}:{line}: {source} (layer {from_rank}) imports {module} (layer {to_rank})")
     return offenders
 
@@ -328,12 +321,6 @@ def package_cycles(modules: Modules) -> list[str]:
     for source, target, *_ in _package_edges(modules):
         graph.setdefault(source, set()).add(target)
         graph.setdefault(target, set())
-    known = CYCLES_WITH_A_REASON
-    for pair in known:
-        # A known cycle is cut at its upward edge (kit -> models, identity -> auth), so the rest of the
-        # graph is still checked, round loops through that pair's other edge too.
-        lower, upper = sorted(pair, key=lambda package: (_rank(package), package))
-        graph.get(lower, set()).discard(upper)
     return [" -> ".join([*component, component[0]]) for component in _strongly_connected(graph) if len(component) > 1]
 
 
@@ -470,15 +457,6 @@ def test_the_cycle_rule_sees_loops_of_any_length_and_imports_anywhere() -> None:
     ]
     del tree["stock/service.py"]
     assert package_cycles({path: ast.parse(source) for path, source in tree.items()}) == []
-
-
-def test_known_cycles_are_still_cycles() -> None:
-    """An allowance whose cycle is gone must be removed, so the list only ever shrinks."""
-    edges = {(source, target) for source, target, *_ in _package_edges(_modules())}
-    for pair in CYCLES_WITH_A_REASON:
-        first, second = sorted(pair)
-        assert (first, second) in edges, f"{pair} no longer cycles: remove it"
-        assert (second, first) in edges, f"{pair} no longer cycles: remove it"
 
 
 @pytest.mark.parametrize(

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from shipyard.kit.idempotency_key import IdempotencyKey
 from shipyard.kit.logging import get_logger
+from shipyard.kit.orm import utcnow
 from shipyard.kit.problems import ProblemError
-from shipyard.models.base import utcnow
-from shipyard.models.idempotency_key import IdempotencyKey
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement

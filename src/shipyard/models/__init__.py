@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per table. Importing this package registers every table."""
 
+from shipyard.kit.idempotency_key import IdempotencyKey
 from shipyard.models.api_token import ApiToken
 from shipyard.models.audit_event import AuditEvent
 from shipyard.models.auth_session import AuthSession, AuthSessionToken, LoginAttempt
@@ -8,7 +9,6 @@ from shipyard.models.customer import Customer, CustomerRow
 from shipyard.models.email_message import EmailMessage
 from shipyard.models.error_report import ErrorReport
 from shipyard.models.event import Event
-from shipyard.models.idempotency_key import IdempotencyKey
 from shipyard.models.invitation import Invitation, InvitationStatus
 from shipyard.models.invoice import Invoice, InvoiceRow, InvoiceStatus
 from shipyard.models.job_lease import JobLease, JobRun

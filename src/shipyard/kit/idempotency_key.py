@@ -1,4 +1,7 @@
-"""Idempotency keys: one row per (caller, operation, key), holding the response to replay."""
+"""Idempotency keys: one row per (caller, operation, key), holding the response to replay.
+
+Kit's own table: the unit of work claims keys in it under every domain, so it lives with its store.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shipyard.models.base import Base, JSONType, id_column, utcnow
+from shipyard.kit.orm import Base, JSONType, id_column, utcnow
 
 
 class IdempotencyKey(Base):
