@@ -165,3 +165,45 @@ async def test_a_customer_cursor_is_refused_by_the_invoice_list(client: httpx.As
     response = await client.get("/api/v1/invoices", params={"cursor": cursor}, headers=tenant.headers)
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_cursor"
+
+
+async def test_search_finds_a_substring_of_the_name_or_the_email_in_any_case(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    ada = await create_customer(client, tenant, name="Ada Lovelace", email="ada@analytical.example")
+    grace = await create_customer(client, tenant, name="Grace Hopper", email="grace@cobol.example")
+    await create_customer(client, tenant, name="Alan Turing", email="alan@bombe.example")
+    await create_customer(client, other_tenant, name="Ada Other Tenant", email="ada@elsewhere.example")
+
+    def ids(response: httpx.Response) -> list[str]:
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["data"]]
+
+    by_name = await client.get(CUSTOMERS, params={"q": "LOVE"}, headers=tenant.headers)
+    by_email = await client.get(CUSTOMERS, params={"q": "cobol.EX"}, headers=tenant.headers)
+    both = await client.get(CUSTOMERS, params={"q": "a", "limit": 100}, headers=tenant.headers)
+    assert ids(by_name) == [ada["id"]]
+    assert ids(by_email) == [grace["id"]]
+    assert ada["id"] in ids(both)
+    assert ids(await client.get(CUSTOMERS, params={"q": "ada"}, headers=tenant.headers)) == [ada["id"]]
+
+
+async def test_search_wildcards_match_themselves(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    percent = await create_customer(client, tenant, name="100% Cotton", email="cotton@example.com")
+    underscore = await create_customer(client, tenant, name="snake_case Ltd", email="snake@example.com")
+    await create_customer(client, tenant, name="1000 Cottons", email="many@example.com")
+    await create_customer(client, tenant, name="snakeXcase Ltd", email="other@example.com")
+
+    found = {}
+    for text in ("0%", "e_c", "%", "_"):
+        response = await client.get(CUSTOMERS, params={"q": text}, headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        found[text] = [item["id"] for item in response.json()["data"]]
+    assert found == {"0%": [percent["id"]], "e_c": [underscore["id"]], "%": [percent["id"]], "_": [underscore["id"]]}
+
+
+@pytest.mark.parametrize("text", ["", " ", "x" * 101])
+async def test_an_empty_or_overlong_search_is_refused(client: httpx.AsyncClient, tenant: Tenant, text: str) -> None:
+    response = await client.get(CUSTOMERS, params={"q": text}, headers=tenant.headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")

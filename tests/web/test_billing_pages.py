@@ -20,6 +20,21 @@ async def _open(running: RunningShipyard, page: Page, path: str) -> None:
     await settled(page)
 
 
+async def _search_finds_her(running: RunningShipyard, page: Page) -> None:
+    """The search box finds Ada by part of her name, in another case; a name nobody has matches nothing."""
+    customer_url = page.url
+    await _open(running, page, "/customers")
+    await page.get_by_label("Search").fill("LOVE")
+    await page.get_by_role("button", name="Filter").click()
+    await page.wait_for_url("**/customers?q=LOVE")
+    await settled(page)
+    await expect(page.get_by_role("link", name="Ada Lovelace")).to_be_visible()
+    await _open(running, page, "/customers?q=nobody-by-that-name")
+    await expect(page.get_by_text("No customers match.")).to_be_visible()
+    await page.goto(customer_url)
+    await settled(page)
+
+
 async def test_a_signed_out_person_is_sent_to_sign_in_and_comes_back(running: RunningShipyard) -> None:
     async with httpx.AsyncClient() as http:
         answer = await http.get(f"{running.base_url}/customers")
@@ -44,6 +59,8 @@ async def test_customer_and_invoice_with_two_lines_finalized_and_paid(running: R
     await settled(page)
     await expect(page.get_by_role("heading", name="Ada Lovelace")).to_be_visible()
     await check_page(running, page, "customer")
+
+    await _search_finds_her(running, page)
 
     await page.get_by_role("link", name="New invoice").click()
     await page.wait_for_url("**/invoices/new?customer=*")

@@ -15,7 +15,7 @@ from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.etag import check_if_match, etag_for
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
-from shipyard.kit.types import EmailAddress, Timestamp
+from shipyard.kit.types import EmailAddress, Label, Timestamp
 from shipyard.models import Customer, CustomerRow
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"], responses=problem_responses(401, 403))
@@ -36,6 +36,10 @@ async def list_customers(
     session: DBSession,
     paging: Paging,
     email: Annotated[EmailAddress | None, Query(description="Only the customer(s) with this email.")] = None,
+    q: Annotated[
+        Label | None,
+        Query(max_length=100, description="Only customers whose name or email contains this text, in any case."),
+    ] = None,
     created_after: Annotated[
         Timestamp | None, Query(description="Created at or after (RFC 3339, with a UTC offset).")
     ] = None,
@@ -45,7 +49,7 @@ async def list_customers(
 ) -> Page[CustomerRead]:
     """The organisation's customers, newest first."""
     filters = CustomerFilter(
-        email=str(email) if email else None, created_after=created_after, created_before=created_before
+        email=str(email) if email else None, q=q, created_after=created_after, created_before=created_before
     )
     customers = await customer_service.list_page(
         session, principal, filters, limit=paging.limit, after_id=paging.after_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, or_, select
 
 from shipyard.kit import direct_reads
 from shipyard.models import Customer, CustomerRow
@@ -26,6 +26,8 @@ _ONE_ACTIVE = (
     Customer.archived_at.is_(None),
 )
 _GET = select(Customer).where(*_ONE_ACTIVE)
+# The escape character of the search patterns, said explicitly: the databases' defaults differ.
+LIKE_ESCAPE = "\\"
 # Every mapped column, labelled with its attribute name (`metadata_`): rows that build a `Customer`
 # or, by position, a `CustomerRow` (checked against each other here, at import).
 _ROWS: direct_reads.RowShape[CustomerRow] = direct_reads.RowShape(CustomerRow, Customer)
@@ -68,6 +70,7 @@ async def list_page(
     params: dict[str, Any] = {
         "organization_id": organization_id,
         "email": filters.email,
+        "q": _contains_pattern(filters.q) if filters.q else None,
         "created_after": filters.created_after,
         "created_before": filters.created_before,
         "after_id": after_id,
@@ -75,6 +78,7 @@ async def list_page(
     }
     query = _list_query(
         email=bool(filters.email),
+        q=bool(filters.q),
         created_after=filters.created_after is not None,
         created_before=filters.created_before is not None,
         after=bool(after_id),
@@ -84,13 +88,21 @@ async def list_page(
 
 
 @functools.cache
-def _list_query(*, email: bool, created_after: bool, created_before: bool, after: bool) -> Select[Any]:
-    """The list statement for one combination of filters (16 at most, each built once)."""
+def _list_query(*, email: bool, q: bool, created_after: bool, created_before: bool, after: bool) -> Select[Any]:
+    """The list statement for one combination of filters (32 at most, each built once)."""
     query = _ROWS.select().where(
         Customer.organization_id == bindparam("organization_id"), Customer.archived_at.is_(None)
     )
     if email:
         query = query.where(Customer.email == bindparam("email"))
+    if q:
+        pattern = bindparam("q")
+        query = query.where(
+            or_(
+                func.lower(Customer.name).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(Customer.email).like(pattern, escape=LIKE_ESCAPE),
+            )
+        )
     if created_after:
         query = query.where(Customer.created_at >= bindparam("created_after"))
     if created_before:
@@ -98,6 +110,12 @@ def _list_query(*, email: bool, created_after: bool, created_before: bool, after
     if after:
         query = query.where(Customer.id < bindparam("after_id"))
     return query.order_by(Customer.id.desc()).limit(bindparam("limit"))
+
+
+def _contains_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, any case; `%`, `_` and the escape match themselves."""
+    escaped = text.lower().replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", f"{LIKE_ESCAPE}%")
+    return f"%{escaped.replace('_', f'{LIKE_ESCAPE}_')}%"
 
 
 def add(session: AsyncSession, customer: Customer) -> None:

@@ -70,5 +70,7 @@ class CustomerFilter:
     """Optional filters for listing customers."""
 
     email: str | None = None
+    # Case-insensitive substring of the name or the email (the person's search box).
+    q: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None

@@ -1,4 +1,4 @@
-// Customers: find by email or creation date, page through, create one.
+// Customers: search by name or email, filter by creation date, page through, create one.
 import { api, get } from "../api.js";
 import { act, field, filterForm, h, input, pager, section, table, when } from "../dom.js";
 
@@ -21,6 +21,7 @@ export async function render(main, { can }) {
   const params = new URLSearchParams(window.location.search);
   main.append(section("Find",
     filterForm([
+      field("Search", input("q", { type: "search", maxlength: 100, placeholder: "part of a name or an email" })),
       field("Email", input("email", { type: "email" })),
       field("Created on or after", input("created_after", { type: "date" })),
       field("Created before", input("created_before", { type: "date" })),
@@ -28,6 +29,7 @@ export async function render(main, { can }) {
   const page = await get("/customers", {
     limit: 20,
     cursor: params.get("cursor"),
+    q: params.get("q"),
     email: params.get("email"),
     created_after: params.get("created_after") ? `${params.get("created_after")}T00:00:00Z` : null,
     created_before: params.get("created_before") ? `${params.get("created_before")}T00:00:00Z` : null,
