@@ -123,7 +123,7 @@ class AppState(State):
     session_store: SessionStore
     oidc: OIDCClient | None
     rate_limiter: RateLimiter
-    # Set by the job runtime (worker/runtime.py `embedded`):
+    # Set by the job runtime (worker_wiring.py `embedded`):
     jobs: Runtime
     job_metrics: JobMetrics
 
