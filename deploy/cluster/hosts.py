@@ -78,6 +78,9 @@ def prepare(host: Host, root: Path, public_key: str) -> Path:
     (upper / "root").mkdir(mode=0o700, exist_ok=True)
     _write(upper / "root/.ssh/authorized_keys", public_key, 0o600)
     (upper / "root/.ssh").chmod(0o700)
+    # The package lists are as fresh as the root, but the roles' apt tasks must not try to refresh
+    # them (no internet here): the stamp apt and Ansible read says they were updated at boot.
+    _write(upper / "var/lib/apt/periodic/update-success-stamp", "")
     (upper / "etc/ssh").mkdir(parents=True, exist_ok=True)
     run(["ssh-keygen", "-A", "-f", str(upper)], what=f"making {host.name}'s SSH host keys")
     options = f"lowerdir={root},upperdir={upper},workdir={work}"
