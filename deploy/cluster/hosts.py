@@ -82,7 +82,11 @@ def prepare(host: Host, root: Path, public_key: str) -> Path:
     # them (no internet here): the stamp apt and Ansible read says they were updated at boot.
     _write(upper / "var/lib/apt/periodic/update-success-stamp", "")
     (upper / "etc/ssh").mkdir(parents=True, exist_ok=True)
-    run(["ssh-keygen", "-A", "-f", str(upper)], what=f"making {host.name}'s SSH host keys")
+    # Ed25519 only: RSA generation costs seconds per host on a loaded machine, and the roles drop the
+    # NIST-curve key anyway; sshd serves the host keys it finds.
+    host_key = upper / "etc/ssh/ssh_host_ed25519_key"
+    keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host.name}", "-f", str(host_key)]
+    run(keygen, what=f"making {host.name}'s SSH host key")
     options = f"lowerdir={root},upperdir={upper},workdir={work}"
     run(["mount", "-t", "overlay", "overlay", "-o", options, str(merged)], what=f"mounting {host.name}'s root")
     return merged
@@ -199,6 +203,10 @@ def _alive(pid: int) -> bool:
 def stop(host: Host) -> None:
     """Shut the host down (SIGTERM asks nspawn to halt the container), unmount it, drop its cgroups."""
     end_processes(_nspawn_pids(host))
+    _release(host)
+
+
+def _release(host: Host) -> None:
     merged = host_dir(host) / "merged"
     if merged.is_mount():
         run(["umount", "--lazy", str(merged)], what=f"unmounting {host.name}'s root")
@@ -212,6 +220,10 @@ def stop(host: Host) -> None:
 
 
 def stop_all() -> None:
-    """Stop every host that is running, and clean what a crashed run left."""
+    """Stop every host that is running (all at once), and clean what a crashed run left."""
+    end_processes([pid for host in HOSTS for pid in _nspawn_pids(host)])
     for host in HOSTS:
-        stop(host)
+        _release(host)
+    for directory in {path.parent for host in HOSTS for path in _cgroup_dirs(host)}:
+        if directory.exists():
+            directory.rmdir()
