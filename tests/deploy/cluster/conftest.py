@@ -29,6 +29,8 @@ from deploy.cluster.config import (
 )
 
 SSH_COMMAND_TIMEOUT_SECONDS = 300
+# What the session measured (root build, boot, applies), for the closing summary.
+MEASURED: dict[str, float] = {}
 
 
 @dataclass
@@ -83,9 +85,18 @@ class Cluster:
         return self.first_apply
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how long the cluster's steps took, so the budget can be watched."""
+    if MEASURED:
+        steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in MEASURED.items())
+        terminalreporter.write_line(f"cluster: {steps}")
+
+
 def _tear_down() -> None:
+    started = time.monotonic()
     try:
         cluster_control.down()
+        MEASURED["down"] = round(time.monotonic() - started, 1)
     except ClusterError as error:
         print(f"cluster teardown: {error}")  # noqa: T201 (atexit has no other channel)
 
@@ -105,7 +116,8 @@ def cluster() -> Iterator[Cluster]:
             started = time.monotonic()
             first_apply = run_playbook("site.yml")
             timings.record("first apply", started)
-        yield Cluster(seconds=timings.steps, first_apply=first_apply)
+        MEASURED.update(timings.steps)
+        yield Cluster(seconds=MEASURED, first_apply=first_apply)
     except ClusterError as error:
         pytest.fail(f"the cluster did not start: {error}", pytrace=False)
     finally:
