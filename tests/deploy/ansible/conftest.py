@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -22,7 +23,7 @@ def ansible_env(**extra: str) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         # The test runs write into the temporary directory only (no ~/.ansible state in the repo).
-        "ANSIBLE_LOCAL_TEMP": extra.pop("tmp", "/tmp"),
+        "ANSIBLE_LOCAL_TEMP": extra.pop("tmp", tempfile.gettempdir()),
         **extra,
     }
 

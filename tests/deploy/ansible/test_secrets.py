@@ -31,7 +31,11 @@ def _new_vault(tmp_path: Path) -> tuple[Path, Path]:
         [str(ANSIBLE_DIR / "new-vault.sh"), str(vault), str(password)],
         check=True,
         timeout=60,
-        env={"PATH": f"{VENV_BIN}:/usr/bin:/bin", "ANSIBLE_VAULT": str(VENV_BIN / "ansible-vault"), "HOME": str(tmp_path)},
+        env={
+            "PATH": f"{VENV_BIN}:/usr/bin:/bin",
+            "ANSIBLE_VAULT": str(VENV_BIN / "ansible-vault"),
+            "HOME": str(tmp_path),
+        },
     )
     return vault, password
 
@@ -69,7 +73,15 @@ def canary_run(tmp_path: Path) -> tuple[str, subprocess.CompletedProcess[str], P
     vault = tmp_path / "vault.yml"
     plain = yaml.safe_dump({name: f"{canary}-{name}" for name in SECRET_NAMES})
     encrypt = subprocess.run(  # noqa: S603 - the venv's ansible-vault, the plain text on stdin only
-        [str(VENV_BIN / "ansible-vault"), "encrypt", "--vault-password-file", str(password), "--output", str(vault), "-"],
+        [
+            str(VENV_BIN / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            str(password),
+            "--output",
+            str(vault),
+            "-",
+        ],
         input=plain,
         capture_output=True,
         text=True,
