@@ -42,7 +42,7 @@ def main() -> int:
         elif arguments.command == "status":
             print("\n".join(cluster.status()))  # noqa: T201 (same)
         else:
-            command = cluster.ssh_command(host_named(arguments.host), *arguments.remote)
+            command = cluster.login_command(host_named(arguments.host), *arguments.remote)
             os.execvp(command[0], command)  # noqa: S606 (replaces this process with the user's ssh session)
     except ClusterError as error:
         print(f"cluster: {error}", file=sys.stderr)  # noqa: T201 (same)

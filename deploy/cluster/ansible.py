@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.cluster.cluster import KNOWN_HOSTS, SSH_KEY, ssh_command
+from deploy.cluster.cluster import KNOWN_HOSTS, SSH_KEY, reached_hardened
 from deploy.cluster.commands import in_netns, run
 from deploy.cluster.config import (
     ANSIBLE_DIR,
@@ -25,9 +25,9 @@ from deploy.cluster.config import (
     HOSTS,
     INITIAL_SSH_PORT,
     MANAGEMENT_ADDRESS,
+    REPO,
     STATE_DIR,
     ClusterError,
-    Host,
 )
 
 INVENTORY = STATE_DIR / "inventory.yml"
@@ -71,16 +71,11 @@ def _tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def _reached_hardened(host: Host) -> bool:
-    probe = ssh_command(host, "true", port=HARDENED_SSH_PORT, user="deploy")
-    return subprocess.run(probe, capture_output=True, timeout=15, check=False).returncode == 0  # noqa: S603
-
-
 def write_inventory() -> Path:
     """Write the test inventory: each host as it can be reached now, plus the cluster's addresses."""
     groups: dict[str, dict[str, dict[str, object]]] = {}
     for host in HOSTS:
-        hardened = _reached_hardened(host)
+        hardened = reached_hardened(host)
         variables: dict[str, object] = {
             "ansible_host": host.private_address,
             "private_address": host.private_address,
@@ -120,8 +115,12 @@ def ansible_environment() -> dict[str, str]:
     """The environment ``ansible-playbook`` runs with: the repo's config, per-run sockets, no colour."""
     control_dir = STATE_DIR / "cp"
     control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # The controller's own tools first: the venv's Ansible and the uv that `make install` bootstrapped
+    # (.tools/bin), which the app role's release build runs on the controller.
+    tool_dirs = [str(Path(sys.executable).parent), str(REPO / ".tools" / "bin")]
     return {
         **os.environ,
+        "PATH": os.pathsep.join([*tool_dirs, os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")]),
         "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
         # A fresh control-socket directory per run: masters of a torn-down cluster would hang the next.
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),

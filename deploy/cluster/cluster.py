@@ -78,6 +78,19 @@ def ssh_command(host: Host, *command: str, port: int = INITIAL_SSH_PORT, user: s
     )
 
 
+def reached_hardened(host: Host) -> bool:
+    """Whether the host already answers as ``deploy`` on 2222 (the common role has run)."""
+    probe = ssh_command(host, "true", port=HARDENED_SSH_PORT, user="deploy")
+    return subprocess.run(probe, capture_output=True, timeout=15, check=False).returncode == 0  # noqa: S603
+
+
+def login_command(host: Host, *command: str) -> list[str]:
+    """SSH to the host as it can be reached now: ``deploy`` on 2222 once hardened, root on 22 before."""
+    if reached_hardened(host):
+        return ssh_command(host, *command, port=HARDENED_SSH_PORT, user="deploy")
+    return ssh_command(host, *command)
+
+
 def _make_key() -> str:
     SSH_KEY.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not SSH_KEY.exists():

@@ -41,8 +41,7 @@ def test_ssh_listens_on_2222_only(hardened: Cluster) -> None:
 def test_ssh_audit_reports_no_failure(hardened: Cluster) -> None:
     for host in hardened.hosts:
         audit = hardened.in_namespace("ssh-audit", "-n", "-p", str(HARDENED_SSH_PORT), host.private_address, timeout=60)
-        # ssh-audit exits 0 when clean, 1 on warnings, 2 on a failure, 3 when it could not connect.
-        assert audit.returncode in {0, 1}, f"{host.name}:\n" + "\n".join(
-            line for line in audit.stdout.splitlines() if "[fail]" in line
-        )
-        assert "[fail]" not in audit.stdout
+        # Debian's ssh-audit 2.5 exits 0 when clean, 2 on warnings, 3 on a failure, 1 when it could not connect.
+        failures = "\n".join(line for line in audit.stdout.splitlines() if "[fail]" in line)
+        assert audit.returncode in {0, 2}, f"{host.name} (exit {audit.returncode}):\n{failures or audit.stderr}"
+        assert not failures
