@@ -2,10 +2,15 @@
 # Build a release on the controller: Shipyard's wheel plus every locked dependency as a wheel for
 # CPython 3.11 on x86_64 glibc (Debian 12), packed in one tarball the hosts install offline
 # (docs/decisions/0042). Usage: build-release.sh REPOSITORY OUTPUT_DIRECTORY
+# The app role runs it on the controller when OUTPUT_DIRECTORY/release.tar.gz is missing; a
+# controller without internet (the test cluster runs Ansible inside its namespace) runs it first:
+#   deploy/ansible/build-release.sh . ~/.cache/shipyard/releases/$(git rev-parse HEAD)
 set -eu
 repo=$1
 out=$2
-uv=${UV:-uv}
+# The project's own uv and pip (make install puts both in .tools/) unless told otherwise.
+uv=${UV:-$(command -v uv || echo "$repo/.tools/bin/uv")}
+if [ -z "${PYTHON:-}" ] && [ -x "$repo/.tools/bin/python" ]; then PYTHON=$repo/.tools/bin/python; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/release/wheels"
@@ -41,7 +46,8 @@ for minor in $(seq 5 36); do platforms="$platforms --platform manylinux_2_${mino
     $platforms --platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --platform manylinux1_x86_64 \
     --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
     --no-deps --dest "$work/release/wheels" --requirement "$work/target.txt"
-cp "$repo/deploy/gunicorn.conf.py" "$work/release/gunicorn.conf.py"
+mkdir -p "$work/release/deploy"
+cp "$repo/deploy/gunicorn.conf.py" "$work/release/deploy/gunicorn.conf.py"
 mkdir -p "$out"
 tar -C "$work/release" -czf "$out/release.tar.gz.part" .
 mv "$out/release.tar.gz.part" "$out/release.tar.gz"
