@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from deploy.cluster import hosts, network
+from deploy.cluster import hosts, lock, network
 from deploy.cluster.commands import in_netns, run
 from deploy.cluster.config import (
     HARDENED_SSH_PORT,
@@ -152,6 +152,7 @@ def _start_forwarder(loopback_port: int, target: str) -> None:
 def up() -> Timings:
     """Start the cluster from scratch (after removing whatever an earlier run left)."""
     preflight()
+    lock.hold()
     timings = Timings()
     down()
     started = time.monotonic()
@@ -176,6 +177,7 @@ def up() -> Timings:
 
 def down() -> None:
     """Stop everything the cluster runs and remove its namespace, mounts and state. Idempotent."""
+    lock.hold()
     forwarders = hosts.running_pids(FORWARDER_MODULE)
     hosts.end_processes(forwarders, timeout=5)
     _close_ssh_masters()

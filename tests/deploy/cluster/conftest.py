@@ -13,10 +13,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from deploy.cluster import cluster as cluster_control
+from deploy.cluster import lock
 from deploy.cluster.ansible import PlaybookRun, run_playbook
 from deploy.cluster.commands import in_netns
 from deploy.cluster.config import (
@@ -29,6 +31,9 @@ from deploy.cluster.config import (
 )
 
 SSH_COMMAND_TIMEOUT_SECONDS = 300
+# pytest-timeout counts fixture setup against the first test: that one boots the cluster and applies
+# site.yml (about 5 minutes on a loaded machine), so cluster tests get more than the suite's 300 s.
+CLUSTER_TEST_TIMEOUT_SECONDS = 1500
 # What the session measured (root build, boot, applies), for the closing summary.
 MEASURED: dict[str, float] = {}
 
@@ -85,6 +90,14 @@ class Cluster:
         return self.first_apply
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every cluster test the longer timeout, whichever of them happens to start the cluster."""
+    here = Path(__file__).parent
+    for item in items:
+        if "cluster" in item.keywords and item.path.is_relative_to(here) and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(CLUSTER_TEST_TIMEOUT_SECONDS))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how long the cluster's steps took, so the budget can be watched."""
     if MEASURED:
@@ -123,6 +136,7 @@ def cluster() -> Iterator[Cluster]:
     finally:
         _tear_down()
         atexit.unregister(_tear_down)
+        lock.release()
 
 
 @pytest.fixture
