@@ -7,8 +7,8 @@ import os
 import sys
 
 from deploy.cluster import cluster
-from deploy.cluster.ansible import run_playbook
-from deploy.cluster.config import ANSIBLE_DIR, STATE_DIR, ClusterError, host_named
+from deploy.cluster.ansible import LOG_DIR, run_playbook
+from deploy.cluster.config import ANSIBLE_DIR, ClusterError, host_named
 
 
 def _apply_site(timings: cluster.Timings) -> None:
@@ -16,7 +16,7 @@ def _apply_site(timings: cluster.Timings) -> None:
     timings.steps["first apply"] = applied.seconds
     if applied.returncode != 0:
         print(applied.failure_summary(), file=sys.stderr)  # noqa: T201 (a command-line tool's output)
-        raise ClusterError(f"site.yml failed (exit {applied.returncode}); its log is in {STATE_DIR}")
+        raise ClusterError(f"site.yml failed (exit {applied.returncode}); its log is in {LOG_DIR}")
 
 
 def main() -> int:
@@ -33,9 +33,10 @@ def main() -> int:
     try:
         if arguments.command == "up":
             timings = cluster.up()
+            # How to reach the hosts first: a failed apply leaves them running, to look at.
+            print("\n".join(cluster.status()), flush=True)  # noqa: T201 (a command-line tool's output)
             if (ANSIBLE_DIR / "site.yml").exists():
                 _apply_site(timings)
-            print("\n".join(cluster.status()))  # noqa: T201 (a command-line tool's output)
             print(f"seconds: {timings.steps}")  # noqa: T201 (same)
         elif arguments.command == "down":
             cluster.down()

@@ -21,6 +21,7 @@ from deploy.cluster.cluster import KNOWN_HOSTS, SSH_KEY, reached_hardened
 from deploy.cluster.commands import in_netns, run
 from deploy.cluster.config import (
     ANSIBLE_DIR,
+    CACHE_DIR,
     HARDENED_SSH_PORT,
     HOSTS,
     INITIAL_SSH_PORT,
@@ -33,6 +34,7 @@ from deploy.cluster.config import (
 INVENTORY = STATE_DIR / "inventory.yml"
 VAULT = STATE_DIR / "vault.yml"
 VAULT_PASSWORD = STATE_DIR / "vault-password"
+LOG_DIR = CACHE_DIR / "logs"
 CLUSTER_GROUP_VARS = ANSIBLE_DIR / "inventories" / "cluster"
 PLAYBOOK_TIMEOUT_SECONDS = 1200
 VAULT_NAMES = (
@@ -165,7 +167,9 @@ def run_playbook(playbook: str = "site.yml", *extra: str, timeout: float = PLAYB
     except subprocess.TimeoutExpired as error:
         raise ClusterError(f"ansible-playbook {playbook} did not finish within {timeout:.0f} s") from error
     output = result.stdout + result.stderr
-    (STATE_DIR / f"ansible-{playbook.replace('/', '-')}.log").write_text(output, encoding="utf-8")
+    # Kept in the cache, not the run's state: the log must outlive the teardown that follows a failure.
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    (LOG_DIR / f"ansible-{playbook.replace('/', '-')}.log").write_text(output, encoding="utf-8")
     recap = {
         match["host"]: {key: int(match[key]) for key in ("ok", "changed", "unreachable", "failed")}
         for match in RECAP_LINE.finditer(result.stdout)

@@ -178,9 +178,8 @@ def up() -> Timings:
 def down() -> None:
     """Stop everything the cluster runs and remove its namespace, mounts and state. Idempotent."""
     lock.hold()
-    forwarders = hosts.running_pids(FORWARDER_MODULE)
-    hosts.end_processes(forwarders, timeout=5)
-    _close_ssh_masters()
+    # Forwarders and SSH masters end with a SIGTERM; the hosts halt meanwhile, all together.
+    hosts.end_processes([*hosts.running_pids(FORWARDER_MODULE), *_ssh_masters()], timeout=5)
     hosts.stop_all()
     network.remove()
     if STATE_DIR.exists():
@@ -190,16 +189,11 @@ def down() -> None:
         shutil.rmtree(STATE_DIR)
 
 
-def _close_ssh_masters() -> None:
-    # Ansible's ControlMaster processes outlive the hosts and would keep the namespace alive.
-    control_dir = STATE_DIR / "cp"
-    for socket_path in control_dir.glob("*") if control_dir.exists() else ():
-        run(
-            ["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "unused"],
-            what="closing an SSH master",
-            check=False,
-            timeout=5,
-        )
+def _ssh_masters() -> list[int]:
+    # Ansible's ControlMaster processes outlive the hosts and would keep the namespace alive; they
+    # are the ssh processes whose control socket is in this cluster's directory.
+    control_dir = f"{STATE_DIR / 'cp'}/"
+    return [pid for pid in hosts.running_pids_with(control_dir) if hosts.command_name(pid) == "ssh"]
 
 
 def status() -> list[str]:

@@ -168,6 +168,29 @@ def running_pids(needle: str) -> list[int]:
     ]
 
 
+def running_pids_with(fragment: str) -> list[int]:
+    """Processes with an argument that contains ``fragment`` (a path of ours, say)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fragment.encode() in arguments:
+            found.append(int(entry.name))
+    return found
+
+
+def command_name(pid: int) -> str:
+    """The process's command name (``comm``), empty when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
 def _nspawn_pids(host: Host) -> list[int]:
     return [pid for pid in running_pids(f"--machine={host.machine}") if _is_ours(pid, "systemd-nspawn")]
 
