@@ -19,7 +19,7 @@ import pytest
 
 from deploy.cluster import cluster as cluster_control
 from deploy.cluster import lock
-from deploy.cluster.ansible import PlaybookRun, run_playbook
+from deploy.cluster.ansible import LOG_DIR, PlaybookRun, run_playbook
 from deploy.cluster.commands import in_netns
 from deploy.cluster.config import (
     HARDENED_SSH_PORT,
@@ -86,7 +86,8 @@ class Cluster:
         if self.first_apply is None:
             pytest.fail("deploy/ansible/site.yml does not exist, so the roles were not applied")
         if self.first_apply.returncode != 0:
-            pytest.fail(f"the first run of site.yml failed:\n{self.first_apply.failure_summary()}")
+            summary = self.first_apply.failure_summary()
+            pytest.fail(f"the first run of site.yml failed (log in {LOG_DIR}):\n{summary}")
         return self.first_apply
 
 
