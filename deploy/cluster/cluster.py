@@ -175,18 +175,28 @@ def up() -> Timings:
     return timings
 
 
-def down() -> None:
-    """Stop everything the cluster runs and remove its namespace, mounts and state. Idempotent."""
+def down() -> dict[str, float]:
+    """Stop everything the cluster runs, remove its namespace, mounts and state; return each step's seconds.
+
+    Idempotent: what is not there is skipped.
+    """
     lock.hold()
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
     # Forwarders and SSH masters end with a SIGTERM; the hosts halt meanwhile, all together.
     hosts.end_processes([*hosts.running_pids(FORWARDER_MODULE), *_ssh_masters()], timeout=5)
     hosts.stop_all()
     network.remove()
+    seconds["down: stop"] = round(time.monotonic() - started, 1)
+    started = time.monotonic()
     if STATE_DIR.exists():
-        leftover = [path for path in STATE_DIR.rglob("merged") if path.is_mount()]
+        leftover = [hosts.host_dir(host) / "merged" for host in HOSTS if (hosts.host_dir(host) / "merged").is_mount()]
         if leftover:
             raise ClusterError(f"{leftover[0]} is still mounted: umount it, then run `make cluster-down` again")
-        shutil.rmtree(STATE_DIR)
+        # The overlays' upper layers hold whole releases and databases: rm is much faster than rmtree.
+        run(["rm", "-rf", "--one-file-system", str(STATE_DIR)], what="removing the cluster's state", timeout=600)
+    seconds["down: files"] = round(time.monotonic() - started, 1)
+    return seconds
 
 
 def _ssh_masters() -> list[int]:

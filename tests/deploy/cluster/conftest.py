@@ -109,7 +109,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def _tear_down() -> None:
     started = time.monotonic()
     try:
-        cluster_control.down()
+        MEASURED.update(cluster_control.down())
         MEASURED["down"] = round(time.monotonic() - started, 1)
     except ClusterError as error:
         print(f"cluster teardown: {error}")  # noqa: T201 (atexit has no other channel)
