@@ -30,6 +30,7 @@ from deploy.cluster.config import (
     STATE_DIR,
     ClusterError,
 )
+from deploy.cluster.release import ensure_release
 
 INVENTORY = STATE_DIR / "inventory.yml"
 VAULT = STATE_DIR / "vault.yml"
@@ -138,6 +139,8 @@ def run_playbook(playbook: str = "site.yml", *extra: str, timeout: float = PLAYB
         raise ClusterError(f"{ANSIBLE_DIR / playbook} does not exist: the roles are not written yet")
     write_vault()
     write_inventory()
+    # Built here, outside the namespace, since Ansible's controller-side tasks have no network there.
+    release_id, release_cache = ensure_release()
     command = in_netns(
         [
             _tool("ansible-playbook"),
@@ -149,6 +152,10 @@ def run_playbook(playbook: str = "site.yml", *extra: str, timeout: float = PLAYB
             f"@{VAULT}",
             "--vault-password-file",
             str(VAULT_PASSWORD),
+            "-e",
+            f"app_release={release_id}",
+            "-e",
+            f"app_release_cache={release_cache}",
             playbook,
             *extra,
         ]
