@@ -5,6 +5,7 @@
 # The app role runs it on the controller when OUTPUT_DIRECTORY/release.tar.gz is missing; a
 # controller without internet (the test cluster runs Ansible inside its namespace) runs it first:
 #   deploy/ansible/build-release.sh . ~/.cache/shipyard/releases/$(git rev-parse HEAD)
+# (the cluster harness does that itself, keyed on the release's inputs: deploy/cluster/release.py).
 set -eu
 repo=$1
 out=$2

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from deploy.cluster import cluster, root
+from deploy.cluster import cluster, release, root
 from deploy.cluster.config import ClusterError, host_named
 
 
@@ -45,3 +46,22 @@ def test_a_missing_tool_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_unknown_host_lists_the_real_ones() -> None:
     with pytest.raises(ClusterError, match="the hosts are edge, app1, app2, db, cache, identity"):
         host_named("web")
+
+
+def test_the_release_key_follows_its_inputs_not_the_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for command in (["init", "-q"], ["config", "user.email", "t@example.test"], ["config", "user.name", "t"]):
+        subprocess.run(["git", "-C", str(tmp_path), *command], check=True)  # noqa: S603, S607 (fixed git calls)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("x = 1\n", encoding="utf-8")
+    (tmp_path / "uv.lock").write_text("lock\n", encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "guide.md").write_text("one\n", encoding="utf-8")
+    monkeypatch.setattr(release, "REPO", tmp_path)
+    before = release.release_key()
+    (tmp_path / "docs" / "guide.md").write_text("two\n", encoding="utf-8")
+    assert release.release_key() == before
+    (tmp_path / "src" / "app.py").write_text("x = 2\n", encoding="utf-8")
+    assert release.release_key() != before
+    (tmp_path / "src" / "app.py").write_text("x = 1\n", encoding="utf-8")
+    (tmp_path / "uv.lock").write_text("lock 2\n", encoding="utf-8")
+    assert release.release_key() != before
