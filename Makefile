@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE :=
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help run idp test lint test-sqlite test-postgres bench bench-compare install test-deps clean
+.PHONY: help run idp test lint test-sqlite test-postgres bench bench-compare install test-deps clean cluster cluster-down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,7 @@ lint: install ## ruff, ruff format, mypy --strict and bandit
 	$(BIN)/ruff check src tests bench deploy
 	$(BIN)/ruff format --check src tests bench deploy
 	$(BIN)/mypy
+	$(BIN)/mypy --explicit-package-bases deploy/cluster
 	$(BIN)/bandit -q -ll -r src
 
 test-sqlite: install test-deps
@@ -62,6 +63,12 @@ bench: install test-deps ## Throughput and latency under gunicorn on PostgreSQL 
 BASELINE ?= HEAD~1
 bench-compare: install test-deps ## CPU per request of the read and list routes, this code against BASELINE=<git ref>, alternated
 	$(BIN)/python bench/compare.py --baseline $(BASELINE)
+
+cluster: install test-deps ## Start the six-host Debian cluster (deploy/cluster/README.md), apply deploy/ansible/site.yml, print how to reach it
+	$(BIN)/python -m deploy.cluster up
+
+cluster-down: ## Stop the cluster and remove its network namespace
+	$(BIN)/python -m deploy.cluster down
 
 clean: ## Remove the virtualenv, caches and the local database
 	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache

@@ -51,6 +51,14 @@ have_cmd prometheus-node-exporter || missing+=(prometheus-node-exporter)
 have_cmd prometheus-postgres-exporter || missing+=(prometheus-postgres-exporter)
 have_cmd prometheus-redis-exporter || missing+=(prometheus-redis-exporter)
 have_cmd pgbackrest || missing+=(pgbackrest)
+# The six-host cluster (deploy/cluster/): containers booting systemd, the cached Debian root, and the
+# tools its checks run from outside the hosts (port scan, SSH audit).
+have_cmd systemd-nspawn || missing+=(systemd-container)
+have_cmd mmdebstrap || missing+=(mmdebstrap)
+have_cmd nsenter || missing+=(util-linux)
+have_cmd nmap || missing+=(nmap)
+have_cmd ssh-audit || missing+=(ssh-audit)
+have_cmd ssh || missing+=(openssh-client)
 
 node_too_old() {
     # tests/oidc_provider pins oidc-provider 9, which needs Node.js >= 20.19 (Debian 12's nodejs is 18).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, String, bindparam, func, or_, select
 
 from shipyard.kit import direct_reads
 from shipyard.models import Customer, CustomerRow
@@ -96,7 +96,7 @@ def _list_query(*, email: bool, q: bool, created_after: bool, created_before: bo
     if email:
         query = query.where(Customer.email == bindparam("email"))
     if q:
-        pattern = bindparam("q")
+        pattern = bindparam("q", type_=String())
         query = query.where(
             or_(
                 func.lower(Customer.name).like(pattern, escape=LIKE_ESCAPE),
