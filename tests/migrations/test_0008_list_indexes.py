@@ -20,8 +20,11 @@ from sqlalchemy import event, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shipyard.audit import repository as audit_repository
+from shipyard.audit.schemas import AuditFilter
 from shipyard.customers import repository as customer_repository
+from shipyard.customers.schemas import CustomerFilter
 from shipyard.invoices import repository as invoice_repository
+from shipyard.invoices.schemas import InvoiceFilter
 from shipyard.kit.db import Database, create_database
 from shipyard.kit.ids import new_id
 from shipyard.kit.migrate import alembic_config
@@ -152,14 +155,12 @@ async def _plan(session: AsyncSession, statement: str, parameters: Any) -> str:
 LISTS: dict[str, tuple[str, Callable[[AsyncSession, dict[str, str]], Awaitable[object]]]] = {
     "customers": (
         "ix_customers_organization_id_id",
-        lambda s, ids: customer_repository.list_page(
-            s, ids["small"], customer_repository.CustomerFilter(), limit=50, after_id=None
-        ),
+        lambda s, ids: customer_repository.list_page(s, ids["small"], CustomerFilter(), limit=50, after_id=None),
     ),
     "invoices by status": (
         "ix_invoices_organization_id_status_id",
         lambda s, ids: invoice_repository.list_page(
-            s, ids["small"], invoice_repository.InvoiceFilter(status="paid"), limit=50, after_id=None
+            s, ids["small"], InvoiceFilter(status="paid"), limit=50, after_id=None
         ),
     ),
     "invoices of a customer": (
@@ -167,7 +168,7 @@ LISTS: dict[str, tuple[str, Callable[[AsyncSession, dict[str, str]], Awaitable[o
         lambda s, ids: invoice_repository.list_page(
             s,
             ids["small"],
-            invoice_repository.InvoiceFilter(customer_id=ids["small_customer"]),
+            InvoiceFilter(customer_id=ids["small_customer"]),
             limit=50,
             after_id=None,
         ),
@@ -175,7 +176,7 @@ LISTS: dict[str, tuple[str, Callable[[AsyncSession, dict[str, str]], Awaitable[o
     "audit events by action": (
         "ix_audit_events_organization_id_action_id",
         lambda s, ids: audit_repository.list_events(
-            s, ids["small"], audit_repository.AuditFilter(action="invoice.paid"), limit=50, after_id=None
+            s, ids["small"], AuditFilter(action="invoice.paid"), limit=50, after_id=None
         ),
     ),
 }
