@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ sys.path.insert(0, str(REPO))  # tests.fixtures.servers, the suite's throwaway P
 
 import seed  # noqa: E402 - a sibling module of this script, importable once the path is set
 from gunicorn_process import Gunicorn  # noqa: E402 - same
-from run import RESULTS, ROUTES, _interrupt, measure, phase, probe_for, shipyard_env, split_for  # noqa: E402 - same
+from run import RESULTS, ROUTES, measure, phase, probe_for, shipyard_env, split_for, stop_cleanly_within  # noqa: E402 - same
 from tests.fixtures.servers import PostgresServer, free_port  # noqa: E402 - needs the repo root on sys.path
 
 COMPARED = tuple(route for route in ROUTES if route.mode in {"read", "list"})
@@ -120,10 +119,7 @@ def verdicts(samples: dict[str, list[dict[str, float]]], tolerance: float) -> li
 def main() -> int:
     """Seed once, then alternate the two versions for `--rounds` rounds; print and save the verdicts."""
     args = parse_args()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGALRM, _interrupt)
-    signal.alarm(args.time_limit)
+    stop_cleanly_within(args.time_limit)
     RESULTS.mkdir(parents=True, exist_ok=True)
     samples: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
     with contextlib.ExitStack() as stack:

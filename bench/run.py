@@ -279,6 +279,16 @@ def _interrupt(signum: int, _frame: object) -> NoReturn:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def stop_cleanly_within(time_limit_s: int) -> None:
+    """Ctrl-C, SIGTERM and the overall alarm all unwind as KeyboardInterrupt, so every `finally` runs."""
+    # A shell without job control starts background commands with SIGINT ignored; the bench must
+    # still stop cleanly on it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGALRM, _interrupt)
+    signal.alarm(time_limit_s)
+
+
 def ceiling_server(work: Path) -> Gunicorn:
     """The bare FastAPI app under the same gunicorn settings: the ceiling every ratio refers to."""
     port = free_port()
@@ -364,12 +374,7 @@ def print_deliveries(result: dict[str, Any] | None) -> None:
 def main() -> int:
     """Run every phase; exit 0 when the bench ran (whatever the verdicts), non-zero on a failure."""
     args = parse_args()
-    # A shell without job control starts background commands with SIGINT ignored; the bench must
-    # still stop cleanly on it.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGALRM, _interrupt)
-    signal.alarm(args.time_limit)
+    stop_cleanly_within(args.time_limit)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     load_before = os.getloadavg()
