@@ -28,23 +28,11 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright
 
 from tests.conftest import DB_KIND, REPO
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 from tests.fixtures.oidc import OidcProvider, ensure_node_modules, start_oidc_provider
 from tests.fixtures.servers import PostgresServer, free_port
 from tests.fixtures.smtp import SmtpSink, smtp_server
 
-CHROMIUM = "/usr/bin/chromium"
-# Headless, and nothing that reaches out to the internet (the machine has none to reach).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 20_000
 AXE_DIR = Path(__file__).parent / "axe"
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 WIDE, NARROW = 1280, 375

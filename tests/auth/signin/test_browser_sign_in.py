@@ -24,22 +24,9 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from shipyard.settings import Settings
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 from tests.fixtures.oidc import OidcProvider, start_oidc_provider
 from tests.fixtures.servers import free_port
-
-CHROMIUM = "/usr/bin/chromium"
-# Headless, and nothing that reaches out to the internet (the machine has none to reach).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 20_000
 
 
 @dataclass(frozen=True)
