@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +269,27 @@ def test_the_plain_http_redirect_carries_the_headers_and_keeps_the_port(variant:
     [headers] = _deferred_response_headers(redirect_route)
     assert "Server" in headers["delete"]
     assert headers["set"]["Strict-Transport-Security"]
+
+
+def _declared_length_pattern(variant: str) -> re.Pattern[str]:
+    patterns = [
+        matcher["header_regexp"]["Content-Length"]["pattern"]
+        for matcher in _walk(_adapted(variant))
+        if "Content-Length" in matcher.get("header_regexp", {})
+    ]
+    assert len(patterns) == 1, patterns
+    return re.compile(patterns[0])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_declared_length_over_one_mebibyte_is_refused_before_the_app(variant: str) -> None:
+    # Go's RE2 and Python agree on this pattern's syntax (classes, counted repeats, anchors).
+    pattern = _declared_length_pattern(variant)
+    limit = 1024 * 1024
+    boundary = [*range(limit - 1000, limit + 1000), *range(0, 20_000_000, 99_991), *(10**k for k in range(12))]
+    for length in boundary:
+        assert bool(pattern.fullmatch(str(length))) == (length > limit), length
+    assert pattern.fullmatch(f"00{limit + 1}")
+    assert not pattern.fullmatch(f"00{limit}")
+    assert not pattern.fullmatch("")
+    assert not pattern.fullmatch("-5")
