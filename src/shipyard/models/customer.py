@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shipyard.models.base import Base, JSONType, Timestamped, id_column
@@ -47,3 +47,17 @@ class CustomerRow(NamedTuple):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+# The search (`?q=` and MCP `search_customers`) is `lower(name|email) LIKE '%text%'`: only a trigram
+# index serves a pattern that starts with a wildcard. PostgreSQL only (pg_trgm); SQLite reads the
+# tenant's rows (migration 0009, docs/decisions/0057).
+SEARCH_INDEXES = tuple(
+    Index(
+        f"ix_customers_lower_{column}_trgm",
+        func.lower(Customer.__table__.c[column]).label(f"lower_{column}"),
+        postgresql_using="gin",
+        postgresql_ops={f"lower_{column}": "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql")
+    for column in ("name", "email")
+)
