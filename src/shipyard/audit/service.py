@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shipyard.audit import repository
 from shipyard.audit.schemas import AuditFilter
 from shipyard.error_reports import service as error_reports_service
-from shipyard.identity.audit_trail import FAILURE, SUCCESS, record, record_auth_failure
+from shipyard.identity.audit_trail import FAILURE, SUCCESS, record, record_auth_failure, row_values
 from shipyard.identity.principal import Principal
 from shipyard.models import AuditEvent
 
 # Recording lives in identity (which records too); domains keep importing it from here.
-__all__ = ["FAILURE", "SUCCESS", "list_events", "record", "record_auth_failure"]
+__all__ = ["FAILURE", "SUCCESS", "list_events", "record", "record_auth_failure", "row_values"]
 
 
 async def list_events(

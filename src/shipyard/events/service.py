@@ -12,6 +12,7 @@ from shipyard.identity.principal import Principal
 from shipyard.kit.context import current_request_id
 from shipyard.kit.ids import new_id
 from shipyard.models import Event
+from shipyard.models.base import utcnow
 from shipyard.worker import dispatch
 
 
@@ -37,6 +38,23 @@ async def emit(
     repository.add(session, event)
     dispatch.wake_after_commit(session)
     return event
+
+
+def outbox_row(session: AsyncSession, principal: Principal, event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of the outbox row `emit` would add, for a caller that inserts it in its own statement.
+
+    The caller must insert it in `session`'s transaction; the relay is woken once that commits.
+    """
+    dispatch.wake_after_commit(session)
+    return {
+        "id": new_id("evt"),
+        "organization_id": principal.organization_id,
+        "type": event_type,
+        "payload": dict(data),
+        "request_id": current_request_id(),
+        "created_at": utcnow(),
+        "dispatched_at": None,
+    }
 
 
 async def list_page(

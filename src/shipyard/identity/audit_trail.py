@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.identity.principal import ActorType, Principal
 from shipyard.kit.context import current_request_context
+from shipyard.kit.ids import new_id
 from shipyard.models import AuditEvent
+from shipyard.models.base import utcnow
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -31,23 +33,53 @@ def record(
     organization_id: str | None = None,
 ) -> AuditEvent:
     """Append an audit event for `action` by `principal` (or the system) to the session's transaction."""
-    context = current_request_context()
     event = AuditEvent(
-        organization_id=principal.organization_id if principal else organization_id,
-        actor_type=principal.actor_type if principal else ActorType.SYSTEM,
-        actor_id=principal.user_id if principal else None,
-        token_id=principal.token_id if principal else None,
-        ip=context.ip if context else None,
-        user_agent=(context.user_agent or "")[:512] if context else None,
-        request_id=context.request_id if context else None,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        result=result,
-        details=details or {},
+        **row_values(
+            principal,
+            action,
+            target_type=target_type,
+            target_id=target_id,
+            result=result,
+            details=details,
+            organization_id=organization_id,
+        )
     )
     session.add(event)
     return event
+
+
+def row_values(
+    principal: Principal | None,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    result: str = SUCCESS,
+    details: dict[str, Any] | None = None,
+    organization_id: str | None = None,
+) -> dict[str, Any]:
+    """The columns of the audit event `record` would add, for a caller that inserts it in its own statement.
+
+    The caller must insert it in the transaction of the change it records (invoice creation inserts
+    it in the statement that numbers the invoice, invoices/repository.py).
+    """
+    context = current_request_context()
+    return {
+        "id": new_id("aud"),
+        "organization_id": principal.organization_id if principal else organization_id,
+        "actor_type": principal.actor_type if principal else ActorType.SYSTEM,
+        "actor_id": principal.user_id if principal else None,
+        "token_id": principal.token_id if principal else None,
+        "ip": context.ip if context else None,
+        "user_agent": (context.user_agent or "")[:512] if context else None,
+        "request_id": context.request_id if context else None,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "result": result,
+        "details": details or {},
+        "occurred_at": utcnow(),
+    }
 
 
 def record_auth_failure(

@@ -9,10 +9,12 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, cast, func, insert, literal_column, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shipyard.kit import direct_reads
-from shipyard.models import Customer, Invoice, InvoiceRow, Organization
+from shipyard.models import Customer, Invoice, InvoiceRow
+from shipyard.models.base import Base
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,26 +98,89 @@ def _list_query(present: frozenset[str]) -> Select[Any]:
     return query.order_by(Invoice.id.desc()).limit(bindparam("limit"))
 
 
+_INVOICES = Base.metadata.tables["invoices"]
+_AUDIT_EVENTS = Base.metadata.tables["audit_events"]
+_EVENTS = Base.metadata.tables["events"]
+_ORGANIZATIONS = Base.metadata.tables["organizations"]
+
 _NEXT_NUMBER = (
-    update(Organization)
-    .where(Organization.id == bindparam("organization_id"))
-    .values(invoice_seq=Organization.invoice_seq + 1)
-    .returning(Organization.invoice_seq)
+    update(_ORGANIZATIONS)
+    .where(_ORGANIZATIONS.c.id == bindparam("organization_id"))
+    # `updated_at` explicitly: a column's `onupdate` is not applied to an UPDATE inside a CTE.
+    .values(
+        invoice_seq=_ORGANIZATIONS.c.invoice_seq + 1,
+        updated_at=bindparam("numbered_at", type_=_ORGANIZATIONS.c.updated_at.type),
+    )
+    .returning(_ORGANIZATIONS.c.invoice_seq)
 )
+# (table, parameter prefix, JSON column that also carries the number, or None)
+_NUMBERED_ROWS = ((_INVOICES, "invoice", None), (_AUDIT_EVENTS, "audit", "details"), (_EVENTS, "event", "payload"))
 
 
-async def next_number(session: AsyncSession, organization_id: str) -> int:
-    """Take the organisation's next invoice number (the row lock serialises concurrent creators)."""
-    number = await session.scalar(_NEXT_NUMBER, {"organization_id": organization_id})
+@functools.cache
+def _numbered_insert_for_postgresql() -> Select[Any]:
+    """Number, then insert the invoice, its audit event and its outbox event: one statement.
+
+    The organisation's row lock taken by the UPDATE is held until commit; with everything in one
+    statement it covers this statement, the stored idempotent response and the commit, and nothing
+    else (docs/decisions/0056). The JSON columns get the number merged in (`||` replaces the key).
+    """
+    numbered = _NEXT_NUMBER.cte("numbered")
+    number = numbered.c.invoice_seq
+    inserts = []
+    for table, prefix, json_column in _NUMBERED_ROWS:
+        values: list[Any] = []
+        for column in table.c:
+            if column.name == "number":
+                values.append(number)
+            elif column.name == json_column:
+                merged = cast(bindparam(f"{prefix}_{column.name}", type_=column.type), JSONB)
+                values.append(
+                    merged.op("||", return_type=JSONB)(func.jsonb_build_object(literal_column("'number'"), number))
+                )
+            else:
+                values.append(bindparam(f"{prefix}_{column.name}", type_=column.type))
+        inserts.append(
+            insert(table)
+            .from_select([c.name for c in table.c], select(*values).select_from(numbered))
+            .cte(f"{prefix}_row")
+        )
+    return select(number).add_cte(*inserts)
+
+
+def _numbered(row: dict[str, Any], json_column: str | None, number: int) -> dict[str, Any]:
+    if json_column is None:
+        return {**row, "number": number}
+    return {**row, json_column: {**row[json_column], "number": number}}
+
+
+async def insert_numbered(
+    session: AsyncSession, invoice: dict[str, Any], audit_event: dict[str, Any], outbox_event: dict[str, Any]
+) -> int:
+    """Take the organisation's next invoice number and insert the invoice with it; returns the number.
+
+    The invoice's audit event and outbox event are inserted with it, the number added to their
+    `details` and `payload`: everything that needs the number is written at once, as late as
+    possible, so the row lock that serialises the organisation's creators is held for as short a
+    time as possible. Numbers stay gapless: if the transaction rolls back, so does the count.
+    """
+    rows = {"invoice": invoice, "audit": audit_event, "event": outbox_event}
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        params = {f"{prefix}_{name}": value for prefix, row in rows.items() for name, value in row.items()}
+        params |= {"organization_id": invoice["organization_id"], "numbered_at": invoice["created_at"]}
+        number = await session.scalar(_numbered_insert_for_postgresql(), params)
+    else:
+        # SQLite's write transaction holds the whole database from its BEGIN IMMEDIATE: order is free.
+        numbering = {"organization_id": invoice["organization_id"], "numbered_at": invoice["created_at"]}
+        number = await session.scalar(_NEXT_NUMBER, numbering)
+        if number is not None:
+            for table, prefix, json_column in _NUMBERED_ROWS:
+                await session.execute(insert(table), _numbered(rows[prefix], json_column, int(number)))
     if number is None:
-        msg = f"organisation {organization_id} vanished while numbering an invoice"
+        msg = f"organisation {invoice['organization_id']} vanished while numbering an invoice"
         raise LookupError(msg)
     return int(number)
-
-
-def add(session: AsyncSession, invoice: Invoice) -> None:
-    """Stage a new invoice."""
-    session.add(invoice)
 
 
 async def remove(session: AsyncSession, invoice: Invoice) -> None:

@@ -11,6 +11,7 @@ from shipyard.events import service as events
 from shipyard.identity.principal import Principal
 from shipyard.invoices import repository
 from shipyard.invoices.schemas import InvoiceCreate, InvoiceFilter, InvoiceRead, InvoiceUpdate, LineItemIn
+from shipyard.kit.ids import new_id
 from shipyard.kit.problems import InvalidStateTransitionError
 from shipyard.models import Customer, Invoice, InvoiceRow, InvoiceStatus
 from shipyard.models.base import utcnow
@@ -18,7 +19,7 @@ from shipyard.models.base import utcnow
 TARGET = "invoice"
 
 
-def event_snapshot(invoice: Invoice) -> dict[str, Any]:
+def event_snapshot(invoice: Invoice | InvoiceRow) -> dict[str, Any]:
     """The invoice as the API shows it, frozen into its event."""
     return InvoiceRead.model_validate(invoice).model_dump(mode="json")
 
@@ -54,32 +55,43 @@ async def list_page(
     return await repository.list_page(session, principal.organization_id, filters, limit=limit, after_id=after_id)
 
 
-async def create(session: AsyncSession, principal: Principal, customer: Customer, data: InvoiceCreate) -> Invoice:
-    """Create a draft invoice with the organisation's next number."""
+async def create(session: AsyncSession, principal: Principal, customer: Customer, data: InvoiceCreate) -> InvoiceRow:
+    """Create a draft invoice with the organisation's next number.
+
+    Everything is prepared first; the number is taken in the one statement that inserts the invoice
+    with its audit and outbox events (repository.insert_numbered), so the organisation's row lock
+    is held from there to the commit only (docs/decisions/0056).
+    """
     lines, total = _priced(data.line_items)
-    invoice = Invoice(
+    now = utcnow()
+    invoice = InvoiceRow(
+        id=new_id("inv"),
         organization_id=principal.organization_id,
         customer_id=customer.id,
-        number=await repository.next_number(session, principal.organization_id),
+        number=0,  # taken with the insert
         status=InvoiceStatus.DRAFT,
         currency=str(data.currency),
         line_items=lines,
         total=total,
         due_date=data.due_date,
         memo=data.memo,
+        finalized_at=None,
+        paid_at=None,
+        voided_at=None,
+        version=1,
+        created_at=now,
+        updated_at=now,
     )
-    repository.add(session, invoice)
-    await session.flush()
-    audit.record(
-        session,
+    audit_event = audit.row_values(
         principal,
         "invoice.created",
         target_type=TARGET,
         target_id=invoice.id,
-        details={"number": invoice.number, "total": total, "currency": invoice.currency},
+        details={"total": total, "currency": invoice.currency},  # and the number
     )
-    await events.emit(session, principal, "invoice.created", event_snapshot(invoice))
-    return invoice
+    outbox_event = events.outbox_row(session, principal, "invoice.created", event_snapshot(invoice))
+    number = await repository.insert_numbered(session, invoice._asdict(), audit_event, outbox_event)
+    return invoice._replace(number=number)
 
 
 def _require_draft(invoice: Invoice, action: str) -> None:
