@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shipyard.audit import service as audit
 from shipyard.events import service as events
 from shipyard.identity.principal import Principal
+from shipyard.invoice_totals import service as invoice_totals
 from shipyard.invoices import repository
 from shipyard.invoices.schemas import InvoiceCreate, InvoiceFilter, InvoiceRead, InvoiceUpdate, LineItemIn
 from shipyard.kit.problems import InvalidStateTransitionError
@@ -70,6 +71,7 @@ async def create(session: AsyncSession, principal: Principal, customer: Customer
     )
     repository.add(session, invoice)
     await session.flush()
+    await invoice_totals.record_added(session, invoice)
     audit.record(
         session,
         principal,
@@ -100,6 +102,7 @@ async def update(session: AsyncSession, principal: Principal, invoice: Invoice, 
         invoice.due_date = data.due_date
     if data.memo is not None:
         invoice.memo = data.memo
+    await invoice_totals.record_changed(session, invoice)
     if changes:
         await session.flush()
         audit.record(
@@ -116,6 +119,7 @@ async def update(session: AsyncSession, principal: Principal, invoice: Invoice, 
 async def delete_draft(session: AsyncSession, principal: Principal, invoice: Invoice) -> None:
     """Delete a draft; its number is not reused."""
     _require_draft(invoice, "delete")
+    await invoice_totals.record_removed(session, invoice)
     await repository.remove(session, invoice)
     await session.flush()
     audit.record(session, principal, "invoice.deleted", target_type=TARGET, target_id=invoice.id)
@@ -128,6 +132,7 @@ async def transition(session: AsyncSession, principal: Principal, invoice: Invoi
         raise InvalidStateTransitionError("invoice", invoice.status, action)
     invoice.status = target
     setattr(invoice, stamp, utcnow())
+    await invoice_totals.record_changed(session, invoice)
     await session.flush()
     audit.record(session, principal, f"invoice.{_PAST_TENSE[action]}", target_type=TARGET, target_id=invoice.id)
     await events.emit(session, principal, f"invoice.{_PAST_TENSE[action]}", event_snapshot(invoice))
