@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shipyard.error_reports import service as error_service
 from shipyard.kit.types import IsoDateText, WholeNumber
 from shipyard.mcp import service
+from shipyard.mcp.budget import EXPENSIVE_TOOLS
 from shipyard.mcp.calls import ToolCall, answer
 from shipyard.mcp.metrics_query import MAX_RANGE_S, MAX_SERIES, MIN_STEP_S, MetricsQuery, run_query
 from shipyard.mcp.schemas import (
@@ -43,6 +44,10 @@ WEBHOOKS_READ = "webhooks:read"
 MEMBERS_READ = "members:read"
 MEMBERS_WRITE = "members:write"
 _SCOPE_NOTE = " Covers only the organisation of the token in use. Read-only: it cannot change anything."
+_BUDGET_NOTE = (
+    " Expensive: each call counts against the token's budget for expensive tools; over it the call is "
+    "refused with the code tool_budget_exhausted and the seconds to wait (retry_after_s)."
+)
 
 DESCRIPTIONS = {
     "org_overview": (
@@ -293,12 +298,16 @@ def _strict(tool: Tool) -> Tool:
     return tool
 
 
+def _description(name: str) -> str:
+    return DESCRIPTIONS[name] + (_BUDGET_NOTE if name in EXPENSIVE_TOOLS else "")
+
+
 def build_tools() -> list[Tool]:
     """Every tool, annotated read-only and closed-world, with strict arguments."""
     return [
         _strict(
             Tool.from_function(
-                tool, description=DESCRIPTIONS[tool.__name__], annotations=READ_ONLY, structured_output=True
+                tool, description=_description(tool.__name__), annotations=READ_ONLY, structured_output=True
             )
         )
         for tool in TOOLS
