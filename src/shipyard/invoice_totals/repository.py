@@ -12,7 +12,7 @@ import functools
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Date, bindparam, case, cast, delete, func, literal, select, text
+from sqlalchemy import ColumnElement, Date, bindparam, case, cast, delete, func, insert, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.kit.ids import ID_ALPHABET
@@ -36,9 +36,9 @@ def _dialect(session: AsyncSession) -> str:
 @functools.cache
 def _upsert(dialect: str, table: TotalsTable) -> Any:  # noqa: ANN401 - a dialect's Insert; the two share no public base
     """`INSERT ... ON CONFLICT (key) DO UPDATE` adding the row's count and amount, returning the new count."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     columns = (*KEYS[table], "invoice_count", "amount")
-    statement = insert(table).values({name: bindparam(name) for name in columns})
+    statement = dialect_insert(table).values({name: bindparam(name) for name in columns})
     return statement.on_conflict_do_update(
         index_elements=list(KEYS[table]),
         set_={
@@ -172,4 +172,4 @@ async def rebuild(session: AsyncSession, organization_id: str) -> None:
     for table, rows in ((InvoiceTotal, totals), (OpenInvoiceAging, aging_rows)):
         await session.execute(delete(table).where(table.organization_id == organization_id))
         columns = [*KEYS[table], "invoice_count", "amount"]
-        await session.execute(table.__table__.insert().from_select(columns, rows))
+        await session.execute(insert(table).from_select(columns, rows))

@@ -49,7 +49,7 @@ _BUDGET_NOTE = (
     "refused with the code tool_budget_exhausted and the seconds to wait (retry_after_s)."
 )
 
-DESCRIPTIONS = {
+_WHAT_EACH_RETURNS = {
     "org_overview": (
         "Overview of your organisation: its name, the number of active customers and of members, the "
         "number of invoices in each status (draft, open, paid, void), and the amount outstanding (open "
@@ -120,6 +120,11 @@ DESCRIPTIONS = {
         "most 100 (a larger `limit` is capped at 100); `has_more` says whether more exist. Needs a role that "
         "may manage members (admin or owner). It cannot invite, resend or revoke." + _SCOPE_NOTE
     ),
+}
+
+# The budget note is part of the description, so an agent knows before calling which tools count.
+DESCRIPTIONS = {
+    name: text + (_BUDGET_NOTE if name in EXPENSIVE_TOOLS else "") for name, text in _WHAT_EACH_RETURNS.items()
 }
 
 
@@ -298,16 +303,12 @@ def _strict(tool: Tool) -> Tool:
     return tool
 
 
-def _description(name: str) -> str:
-    return DESCRIPTIONS[name] + (_BUDGET_NOTE if name in EXPENSIVE_TOOLS else "")
-
-
 def build_tools() -> list[Tool]:
     """Every tool, annotated read-only and closed-world, with strict arguments."""
     return [
         _strict(
             Tool.from_function(
-                tool, description=_description(tool.__name__), annotations=READ_ONLY, structured_output=True
+                tool, description=DESCRIPTIONS[tool.__name__], annotations=READ_ONLY, structured_output=True
             )
         )
         for tool in TOOLS

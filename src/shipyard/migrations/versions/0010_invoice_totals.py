@@ -64,6 +64,7 @@ def _counted(name: str, key: tuple[sa.Column[Any], ...]) -> None:
 
 
 def _grouped(dialect: str, organization_ids: list[str]) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    day: sa.ColumnElement[Any]
     if dialect == "postgresql":
         position = sa.func.strpos(sa.literal(ID_ALPHABET), sa.func.right(_invoices.c.id, 1))
         day = sa.cast(
