@@ -1,4 +1,4 @@
-"""The operator's commands: `shipyard backup`, `shipyard restore` and `shipyard db copy`."""
+"""The operator's commands: `shipyard backup`, `restore`, `db copy` and `db rebuild-invoice-totals`."""
 
 from __future__ import annotations
 
@@ -86,6 +86,21 @@ def db_copy(
         f"copied {result.total_rows} rows in {len(result.rows)} tables (schema revision {result.revision})"
         f" in {result.duration_s:.1f} s; every table verified. Point DATABASE_URL at the target next."
     )
+
+
+@db_app.command("rebuild-invoice-totals")
+def db_rebuild_invoice_totals(
+    organization: Annotated[
+        list[str] | None, typer.Option("--organization", help="An organisation ID (repeatable); default: every one.")
+    ] = None,
+) -> None:
+    """Recompute the invoice totals the MCP aggregates read from the invoices (decisions/0058)."""
+    import asyncio
+
+    from shipyard.invoice_totals import service as invoice_totals
+
+    rebuilt = asyncio.run(invoice_totals.rebuild_organizations(_settings(), organization or None))
+    typer.echo(f"rebuilt the invoice totals of {rebuilt} organisation(s)")
 
 
 def add_commands(app: typer.Typer) -> None:

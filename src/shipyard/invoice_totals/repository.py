@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Date, bindparam, case, cast, delete, func,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.kit.ids import ID_ALPHABET
-from shipyard.models import TOTALS_SHARDS, Invoice, InvoiceStatus, InvoiceTotal, OpenInvoiceAging
+from shipyard.models import TOTALS_SHARDS, Invoice, InvoiceStatus, InvoiceTotal, OpenInvoiceAging, Organization
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -173,3 +173,8 @@ async def rebuild(session: AsyncSession, organization_id: str) -> None:
         await session.execute(delete(table).where(table.organization_id == organization_id))
         columns = [*KEYS[table], "invoice_count", "amount"]
         await session.execute(insert(table).from_select(columns, rows))
+
+
+async def organization_ids(session: AsyncSession) -> list[str]:
+    """Every organisation's ID, in order."""
+    return list(await session.scalars(select(Organization.id).order_by(Organization.id)))
