@@ -94,12 +94,31 @@ def db_rebuild_invoice_totals(
         list[str] | None, typer.Option("--organization", help="An organisation ID (repeatable); default: every one.")
     ] = None,
 ) -> None:
-    """Recompute the invoice totals the MCP aggregates read from the invoices (decisions/0058)."""
+    """Recompute the invoice totals the MCP aggregates read from the invoices (decisions/0058).
+
+    For rows written to `invoices` outside the app: a bulk load, a hand edit, or an older release
+    writing between migration 0010 and the switch. One short transaction per organisation.
+    """
     import asyncio
 
     from shipyard.invoice_totals import service as invoice_totals
+    from shipyard.kit.db import create_database
 
-    rebuilt = asyncio.run(invoice_totals.rebuild_organizations(_settings(), organization or None))
+    async def rebuild(organization_ids: list[str] | None) -> int:
+        database = create_database(_settings())
+        try:
+            if organization_ids is None:
+                async with database.reader() as session:
+                    organization_ids = await invoice_totals.organization_ids(session)
+            for organization_id in organization_ids:
+                async with database.writer() as session:
+                    await invoice_totals.rebuild(session, organization_id)
+                    await session.commit()
+            return len(organization_ids)
+        finally:
+            await database.dispose()
+
+    rebuilt = asyncio.run(rebuild(organization or None))
     typer.echo(f"rebuilt the invoice totals of {rebuilt} organisation(s)")
 
 

@@ -17,22 +17,19 @@ from sqlalchemy import inspect
 
 from shipyard.invoice_totals import repository
 from shipyard.invoice_totals.repository import AGING_BUCKETS
-from shipyard.kit.db import create_database
 from shipyard.kit.ids import ID_ALPHABET
 from shipyard.models import TOTALS_SHARDS, Invoice, InvoiceStatus, InvoiceTotal, OpenInvoiceAging
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from shipyard.settings import Settings
-
 __all__ = [
     "AGING_BUCKETS",
     "Share",
     "aging",
     "open_amounts",
+    "organization_ids",
     "rebuild",
-    "rebuild_organizations",
     "record_added",
     "record_changed",
     "record_removed",
@@ -156,21 +153,6 @@ async def rebuild(session: AsyncSession, organization_id: str) -> None:
     await repository.rebuild(session, organization_id)
 
 
-async def rebuild_organizations(settings: Settings, organization_ids: list[str] | None) -> int:
-    """Rebuild these organisations' totals (every organisation's when None), each in its own short transaction.
-
-    For `shipyard db rebuild-invoice-totals`: after a bulk load, a hand edit, or the writes an older
-    release made between migration 0010 and the switch to this one. Returns how many were rebuilt.
-    """
-    database = create_database(settings)
-    try:
-        if organization_ids is None:
-            async with database.reader() as session:
-                organization_ids = await repository.organization_ids(session)
-        for organization_id in organization_ids:
-            async with database.writer() as session:
-                await repository.rebuild(session, organization_id)
-                await session.commit()
-    finally:
-        await database.dispose()
-    return len(organization_ids)
+async def organization_ids(session: AsyncSession) -> list[str]:
+    """Every organisation's ID, in order: what a rebuild of every organisation walks."""
+    return await repository.organization_ids(session)
