@@ -89,6 +89,8 @@ def _base_settings(tmp_path: Path, **overrides: object) -> Settings:
         # Generous API quotas, so no test trips them unless it sets its own (tests/identity/test_rate_limit.py).
         "api_rate_limit_reads": 100_000,
         "api_rate_limit_writes": 100_000,
+        # The same for the MCP tools' budget (tests/mcp/test_budget.py sets its own).
+        "mcp_expensive_tool_budget": 100_000,
     }
     values.update(overrides)
     return Settings.model_validate(values)

@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     # plus loopback outside production (the SDK answers 421 to any other Host: DNS rebinding).
     mcp_allowed_hosts: list[str] = Field(default_factory=list)
     mcp_allowed_origins: list[str] = Field(default_factory=list)
+    # Calls per window, per API token, of the MCP tools marked expensive (the organisation
+    # aggregates, the customer search, the queues, PromQL); over it a call is refused with
+    # `tool_budget_exhausted` (docs/mcp.md). 0 switches the budget off.
+    mcp_expensive_tool_budget: int = Field(default=60, ge=0)
+    mcp_expensive_tool_window_s: float = Field(default=60.0, gt=0)
     # Slug of the operators' organisation: its members with errors:read see every org's errors.
     operator_org: str | None = None
 

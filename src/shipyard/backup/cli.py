@@ -1,4 +1,4 @@
-"""The operator's commands: `shipyard backup`, `shipyard restore` and `shipyard db copy`."""
+"""The operator's commands: `shipyard backup`, `restore`, `db copy` and `db rebuild-invoice-totals`."""
 
 from __future__ import annotations
 
@@ -86,6 +86,40 @@ def db_copy(
         f"copied {result.total_rows} rows in {len(result.rows)} tables (schema revision {result.revision})"
         f" in {result.duration_s:.1f} s; every table verified. Point DATABASE_URL at the target next."
     )
+
+
+@db_app.command("rebuild-invoice-totals")
+def db_rebuild_invoice_totals(
+    organization: Annotated[
+        list[str] | None, typer.Option("--organization", help="An organisation ID (repeatable); default: every one.")
+    ] = None,
+) -> None:
+    """Recompute the invoice totals the MCP aggregates read from the invoices (decisions/0058).
+
+    For rows written to `invoices` outside the app: a bulk load, a hand edit, or an older release
+    writing between migration 0010 and the switch. One short transaction per organisation.
+    """
+    import asyncio
+
+    from shipyard.invoice_totals import service as invoice_totals
+    from shipyard.kit.db import create_database
+
+    async def rebuild(organization_ids: list[str] | None) -> int:
+        database = create_database(_settings())
+        try:
+            if organization_ids is None:
+                async with database.reader() as session:
+                    organization_ids = await invoice_totals.organization_ids(session)
+            for organization_id in organization_ids:
+                async with database.writer() as session:
+                    await invoice_totals.rebuild(session, organization_id)
+                    await session.commit()
+            return len(organization_ids)
+        finally:
+            await database.dispose()
+
+    rebuilt = asyncio.run(rebuild(organization or None))
+    typer.echo(f"rebuilt the invoice totals of {rebuilt} organisation(s)")
 
 
 def add_commands(app: typer.Typer) -> None:

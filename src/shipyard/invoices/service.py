@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shipyard.audit import service as audit
 from shipyard.events import service as events
 from shipyard.identity.principal import Principal
+from shipyard.invoice_totals import service as invoice_totals
 from shipyard.invoices import repository
 from shipyard.invoices.schemas import InvoiceCreate, InvoiceFilter, InvoiceRead, InvoiceUpdate, LineItemIn
 from shipyard.kit.ids import new_id
@@ -82,6 +83,8 @@ async def create(session: AsyncSession, principal: Principal, customer: Customer
         created_at=now,
         updated_at=now,
     )
+    # Counted before the number is taken, so the organisation's lock never waits on the totals.
+    await invoice_totals.record_added(session, invoice)
     audit_event = audit.row_values(
         principal,
         "invoice.created",
@@ -112,6 +115,7 @@ async def update(session: AsyncSession, principal: Principal, invoice: Invoice, 
         invoice.due_date = data.due_date
     if data.memo is not None:
         invoice.memo = data.memo
+    await invoice_totals.record_changed(session, invoice)
     if changes:
         await session.flush()
         audit.record(
@@ -128,6 +132,7 @@ async def update(session: AsyncSession, principal: Principal, invoice: Invoice, 
 async def delete_draft(session: AsyncSession, principal: Principal, invoice: Invoice) -> None:
     """Delete a draft; its number is not reused."""
     _require_draft(invoice, "delete")
+    await invoice_totals.record_removed(session, invoice)
     await repository.remove(session, invoice)
     await session.flush()
     audit.record(session, principal, "invoice.deleted", target_type=TARGET, target_id=invoice.id)
@@ -140,6 +145,7 @@ async def transition(session: AsyncSession, principal: Principal, invoice: Invoi
         raise InvalidStateTransitionError("invoice", invoice.status, action)
     invoice.status = target
     setattr(invoice, stamp, utcnow())
+    await invoice_totals.record_changed(session, invoice)
     await session.flush()
     audit.record(session, principal, f"invoice.{_PAST_TENSE[action]}", target_type=TARGET, target_id=invoice.id)
     await events.emit(session, principal, f"invoice.{_PAST_TENSE[action]}", event_snapshot(invoice))

@@ -8,6 +8,8 @@ import time
 
 # Crockford's base32: no I, L, O or U, so IDs survive being read aloud or retyped.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Public for code that derives something from an ID's characters (the invoice totals' shard).
+ID_ALPHABET = _ALPHABET
 _RANDOM_BITS = 80
 _lock = threading.Lock()
 _last = 0

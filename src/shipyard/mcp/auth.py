@@ -21,6 +21,7 @@ from shipyard.identity.authenticator import AuthFailure, TokenAuthenticator
 from shipyard.identity.principal import Principal
 from shipyard.kit.context import current_request_context
 from shipyard.kit.db import Database
+from shipyard.kit.rate_limit import RateLimiter
 from shipyard.settings import Settings
 
 MCP_READ = "mcp:read"
@@ -40,6 +41,10 @@ class Runtime(Protocol):
     @property
     def settings(self) -> Settings:
         """The configuration."""
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """The app's limiter, which counts the expensive tools' budget (mcp/budget.py)."""
 
 
 RuntimeProvider = Callable[[], Runtime]

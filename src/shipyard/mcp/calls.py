@@ -35,6 +35,7 @@ from shipyard.kit.context import (
 from shipyard.kit.db import Database
 from shipyard.kit.logging import get_logger
 from shipyard.kit.redaction import scrub
+from shipyard.mcp import budget
 from shipyard.mcp.auth import MCP_READ, Credentials, Runtime, RuntimeProvider, lacks_mcp_read, refuse
 from shipyard.mcp.schemas import Answer
 
@@ -187,10 +188,15 @@ def _missing_grants(principal: Principal, grants: tuple[str, ...]) -> list[str]:
 
 
 async def answer(tool: str, grants: tuple[str, ...], body: Body) -> CallToolResult:
-    """Run a tool body for the current call and render its answer (structured and as text)."""
+    """Run a tool body for the current call and render its answer (structured and as text).
+
+    An expensive tool first takes one call from the token's budget (mcp/budget.py).
+    """
     call = current_call()
     if missing := _missing_grants(call.principal, grants):
         raise ToolError(f"The role '{call.principal.role}' may not read this; it needs {', '.join(missing)}.")
+    if refusal := await budget.spend(call.runtime.rate_limiter, call.runtime.settings, call.principal, tool):
+        return refusal
     try:
         async with read_only_session(call.runtime.database) as session:
             result = await body(session, call)

@@ -1,15 +1,15 @@
 """The MCP tools' read-only queries; every one of them is scoped to an organisation.
 
-Simple lookups reuse the customers, invoices and audit services. What lives here are the
-aggregates and filters that the REST API does not have: counts, substring search, due dates, aging,
-and the depth of the organisation's webhook and email queues.
+Simple lookups reuse the customers, invoices and audit services, and the organisation's invoice
+counts, amounts and aging come from the invoice totals (`invoice_totals.service`). What lives here
+are the other aggregates and filters that the REST API does not have: counts, substring search, due
+dates, a customer's outstanding amount, and the depth of the organisation's webhook and email queues.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,8 +26,6 @@ from shipyard.models import (
     WorkStatus,
 )
 
-AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
-
 
 async def count_active_customers(session: AsyncSession, organization_id: str) -> int:
     """Customers that are not archived."""
@@ -40,23 +38,17 @@ async def count_members(session: AsyncSession, organization_id: str) -> int:
     return int(await session.scalar(select(func.count()).where(Membership.organization_id == organization_id)) or 0)
 
 
-async def invoice_counts(session: AsyncSession, organization_id: str) -> dict[str, int]:
-    """Number of invoices per status."""
-    rows = await session.execute(
-        select(Invoice.status, func.count()).where(Invoice.organization_id == organization_id).group_by(Invoice.status)
-    )
-    return {str(status): int(count) for status, count in rows.all()}
+async def customer_outstanding(session: AsyncSession, organization_id: str, customer_id: str) -> list[tuple[str, int]]:
+    """(currency, sum of the customer's open invoice totals), sorted by currency.
 
-
-async def outstanding_by_currency(
-    session: AsyncSession, organization_id: str, customer_id: str | None = None
-) -> list[tuple[str, int]]:
-    """(currency, sum of open invoice totals), sorted by currency."""
+    One customer's invoices, read through `(organization_id, customer_id, id)`; the organisation's
+    totals come from the invoice totals instead (decisions/0058).
+    """
     query = select(Invoice.currency, func.sum(Invoice.total)).where(
-        Invoice.organization_id == organization_id, Invoice.status == InvoiceStatus.OPEN
+        Invoice.organization_id == organization_id,
+        Invoice.customer_id == customer_id,
+        Invoice.status == InvoiceStatus.OPEN,
     )
-    if customer_id is not None:
-        query = query.where(Invoice.customer_id == customer_id)
     rows = await session.execute(query.group_by(Invoice.currency).order_by(Invoice.currency))
     return [(str(currency), int(total or 0)) for currency, total in rows.all()]
 
@@ -96,48 +88,6 @@ async def list_invoices(
     if due_before is not None:
         query = query.where(Invoice.due_date < due_before)
     return list(await session.scalars(query.order_by(Invoice.id.desc()).limit(limit + 1)))
-
-
-def _bucket_expression(today: date) -> ColumnElement[Any]:
-    """The aging bucket of an open invoice, computed with portable comparisons only.
-
-    An invoice is aged from its due date; one without a due date from the day it was finalized
-    (its creation, if that is missing). Not yet due counts as 0 days. Comparisons against bound
-    dates and datetimes work the same on SQLite (ISO text) and PostgreSQL (native types).
-    """
-    bounds = [today - timedelta(days=days) for days in (30, 60, 90)]
-    issued = func.coalesce(Invoice.finalized_at, Invoice.created_at)
-    midnight = [datetime.combine(bound, time.min, tzinfo=UTC) for bound in bounds]
-    due = Invoice.due_date
-    return case(
-        (and_(due.is_not(None), due >= bounds[0]), AGING_BUCKETS[0]),
-        (and_(due.is_not(None), due >= bounds[1]), AGING_BUCKETS[1]),
-        (and_(due.is_not(None), due >= bounds[2]), AGING_BUCKETS[2]),
-        (due.is_not(None), AGING_BUCKETS[3]),
-        (issued >= midnight[0], AGING_BUCKETS[0]),
-        (issued >= midnight[1], AGING_BUCKETS[1]),
-        (issued >= midnight[2], AGING_BUCKETS[2]),
-        else_=AGING_BUCKETS[3],
-    )
-
-
-async def aging(session: AsyncSession, organization_id: str, today: date) -> list[tuple[str, str, int, int]]:
-    """(bucket, currency, open total, invoice count) for the organisation's open invoices."""
-    # Grouping by a CASE with bound parameters fails on PostgreSQL (the GROUP BY copy gets its own
-    # parameters and no longer matches the select list), so bucket in a subquery and group outside.
-    aged = (
-        select(
-            _bucket_expression(today).label("bucket"), Invoice.currency.label("currency"), Invoice.total.label("total")
-        )
-        .where(Invoice.organization_id == organization_id, Invoice.status == InvoiceStatus.OPEN)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(aged.c.bucket, aged.c.currency, func.sum(aged.c.total), func.count()).group_by(
-            aged.c.bucket, aged.c.currency
-        )
-    )
-    return [(str(name), str(currency), int(total or 0), int(count)) for name, currency, total, count in rows.all()]
 
 
 @dataclass(frozen=True, slots=True)

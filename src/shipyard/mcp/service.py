@@ -13,6 +13,7 @@ from shipyard.customers import service as customer_service
 from shipyard.error_reports import service as error_service
 from shipyard.identity import repository as identity_repository
 from shipyard.identity.principal import Principal
+from shipyard.invoice_totals import service as invoice_totals
 from shipyard.mcp import repository
 from shipyard.mcp.schemas import (
     AgingBucket,
@@ -81,8 +82,8 @@ async def org_overview(session: AsyncSession, principal: Principal) -> OrgOvervi
         organization=OrganizationRef(id=organization.id, slug=organization.slug, name=organization.name),
         customers=await repository.count_active_customers(session, organization_id),
         members=await repository.count_members(session, organization_id),
-        invoices_by_status=InvoiceCounts(**await repository.invoice_counts(session, organization_id)),
-        outstanding=_money(await repository.outstanding_by_currency(session, organization_id)),
+        invoices_by_status=InvoiceCounts(**await invoice_totals.status_counts(session, organization_id)),
+        outstanding=_money(await invoice_totals.open_amounts(session, organization_id)),
         as_of=utcnow(),
     )
 
@@ -107,7 +108,7 @@ async def get_customer(session: AsyncSession, principal: Principal, customer_id:
         customer=_customer(customer),
         metadata={str(k): str(v) for k, v in (customer.metadata_ or {}).items()},
         updated_at=customer.updated_at,
-        outstanding=_money(await repository.outstanding_by_currency(session, principal.organization_id, customer.id)),
+        outstanding=_money(await repository.customer_outstanding(session, principal.organization_id, customer.id)),
         recent_invoices=[_invoice(i) for i in invoices[:RECENT_INVOICES]],
     )
 
@@ -137,10 +138,10 @@ async def list_invoices(
 
 async def receivables_aging(session: AsyncSession, principal: Principal, today: date) -> ReceivablesAging:
     """Open amounts in the 0-30, 31-60, 61-90 and 90+ day buckets, per currency."""
-    rows = await repository.aging(session, principal.organization_id, today)
+    rows = await invoice_totals.aging(session, principal.organization_id, today)
     buckets: list[AgingBucket] = []
     totals: dict[str, int] = {}
-    for name in repository.AGING_BUCKETS:
+    for name in invoice_totals.AGING_BUCKETS:
         mine = sorted((currency, total, count) for bucket, currency, total, count in rows if bucket == name)
         for currency, total, _count in mine:
             totals[currency] = totals.get(currency, 0) + total

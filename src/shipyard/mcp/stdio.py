@@ -16,6 +16,7 @@ import anyio
 from shipyard.identity.authenticator import AuthFailure, TokenAuthenticator
 from shipyard.kit.db import Database, create_database
 from shipyard.kit.logging import configure_logging
+from shipyard.kit.rate_limit import RateLimiter, create_rate_limiter
 from shipyard.mcp.auth import MCP_READ, StaticTokenCredentials, lacks_mcp_read, refuse
 from shipyard.mcp.server import create_mcp_server
 from shipyard.settings import LogFormat, MissingSettingsError, Settings
@@ -31,6 +32,7 @@ class StdioRuntime:
     database: Database
     authenticator: TokenAuthenticator
     settings: Settings
+    rate_limiter: RateLimiter
 
 
 async def serve(settings: Settings, token: str) -> int:
@@ -42,7 +44,7 @@ async def serve(settings: Settings, token: str) -> int:
         ttl_s=settings.token_cache_ttl_s,
         last_used_resolution=timedelta(seconds=settings.token_last_used_resolution_s),
     )
-    runtime = StdioRuntime(database, authenticator, settings)
+    runtime = StdioRuntime(database, authenticator, settings, create_rate_limiter(settings))
     try:
         outcome = await authenticator.authenticate(token, None)
         if isinstance(outcome, AuthFailure):
@@ -57,6 +59,7 @@ async def serve(settings: Settings, token: str) -> int:
         await server.run_stdio_async()
         return 0
     finally:
+        await runtime.rate_limiter.aclose()
         await database.dispose()
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shipyard.error_reports import service as error_service
 from shipyard.kit.types import IsoDateText, WholeNumber
 from shipyard.mcp import service
+from shipyard.mcp.budget import EXPENSIVE_TOOLS
 from shipyard.mcp.calls import ToolCall, answer
 from shipyard.mcp.metrics_query import MAX_RANGE_S, MAX_SERIES, MIN_STEP_S, MetricsQuery, run_query
 from shipyard.mcp.schemas import (
@@ -43,8 +44,12 @@ WEBHOOKS_READ = "webhooks:read"
 MEMBERS_READ = "members:read"
 MEMBERS_WRITE = "members:write"
 _SCOPE_NOTE = " Covers only the organisation of the token in use. Read-only: it cannot change anything."
+_BUDGET_NOTE = (
+    " Expensive: each call counts against the token's budget for expensive tools; over it the call is "
+    "refused with the code tool_budget_exhausted and the seconds to wait (retry_after_s)."
+)
 
-DESCRIPTIONS = {
+_WHAT_EACH_RETURNS = {
     "org_overview": (
         "Overview of your organisation: its name, the number of active customers and of members, the "
         "number of invoices in each status (draft, open, paid, void), and the amount outstanding (open "
@@ -115,6 +120,11 @@ DESCRIPTIONS = {
         "most 100 (a larger `limit` is capped at 100); `has_more` says whether more exist. Needs a role that "
         "may manage members (admin or owner). It cannot invite, resend or revoke." + _SCOPE_NOTE
     ),
+}
+
+# The budget note is part of the description, so an agent knows before calling which tools count.
+DESCRIPTIONS = {
+    name: text + (_BUDGET_NOTE if name in EXPENSIVE_TOOLS else "") for name, text in _WHAT_EACH_RETURNS.items()
 }
 
 

@@ -11,6 +11,7 @@ from shipyard.models.error_report import ErrorReport
 from shipyard.models.event import Event
 from shipyard.models.invitation import Invitation, InvitationStatus
 from shipyard.models.invoice import Invoice, InvoiceRow, InvoiceStatus
+from shipyard.models.invoice_totals import TOTALS_SHARDS, InvoiceTotal, OpenInvoiceAging
 from shipyard.models.job_lease import JobLease, JobRun
 from shipyard.models.leased import WorkStatus
 from shipyard.models.membership import Membership, Role
@@ -21,6 +22,7 @@ from shipyard.models.webhook_delivery import WebhookAttempt, WebhookDelivery
 from shipyard.models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
+    "TOTALS_SHARDS",
     "ApiToken",
     "AuditEvent",
     "AuthSession",
@@ -37,10 +39,12 @@ __all__ = [
     "Invoice",
     "InvoiceRow",
     "InvoiceStatus",
+    "InvoiceTotal",
     "JobLease",
     "JobRun",
     "LoginAttempt",
     "Membership",
+    "OpenInvoiceAging",
     "Organization",
     "Role",
     "User",

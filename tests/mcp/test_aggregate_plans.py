@@ -1,0 +1,113 @@
+"""The organisation aggregates (`org_overview`, `receivables_aging`) never read the invoices table.
+
+The statements are those the tools really run (captured as they run), explained on a database
+whose organisation holds thousands of invoices: every plan reads the invoice totals, none reads
+`invoices`, so an answer costs a few summary rows however many invoices there are (decisions/0058).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shipyard.identity.principal import Principal
+from shipyard.invoice_totals import service as invoice_totals
+from shipyard.kit.db import Database, create_database
+from shipyard.kit.ids import new_id
+from shipyard.mcp import service
+from shipyard.models import Customer, Invoice, Organization, Role
+from shipyard.settings import Settings
+
+INVOICES = 4_000
+STATUSES = ("draft", "open", "paid", "void")
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    database = create_database(settings)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def _seed(session: AsyncSession) -> str:
+    organization = Organization(name="Large", slug="large")
+    session.add(organization)
+    await session.flush()
+    customer = Customer(organization_id=organization.id, name="c", email="c@large.example")
+    session.add(customer)
+    await session.flush()
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "id": new_id("inv"),
+            "organization_id": organization.id,
+            "customer_id": customer.id,
+            "number": number,
+            "status": STATUSES[number % 4],
+            "currency": ("EUR", "USD", "GBP")[number % 3],
+            "line_items": [],
+            "total": number,
+            "due_date": date(2026, 1, 1) + timedelta(days=number % 365),
+            "memo": "",
+            "finalized_at": now,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for number in range(1, INVOICES + 1)
+    ]
+    await session.execute(insert(Invoice), rows)
+    # Bulk-loaded rows bypass the write paths: the load's own step is to rebuild the totals.
+    await invoice_totals.rebuild(session, organization.id)
+    return organization.id
+
+
+async def _plan(session: AsyncSession, statement: str, parameters: Any) -> str:
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        result = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
+        return json.dumps(result.scalar_one())
+    result = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+    return "\n".join(str(row[-1]) for row in result)
+
+
+def _reads(plan: str, table: str) -> bool:
+    if '"Node Type"' in plan:  # PostgreSQL
+        return f'"Relation Name": "{table}"' in plan
+    return any(f"{verb} {table} " in f"{line} " for line in plan.splitlines() for verb in ("SCAN", "SEARCH"))
+
+
+@pytest.mark.parametrize("tool", ["org_overview", "receivables_aging"])
+async def test_the_aggregate_tools_read_the_totals_and_never_the_invoices(database: Database, tool: str) -> None:
+    async with database.writer() as session:
+        organization_id = await _seed(session)
+        await session.commit()
+    principal = Principal(organization_id=organization_id, user_id="usr_x", role=Role.OWNER, scopes=frozenset())
+    statements: list[tuple[str, Any]] = []
+
+    def grab(_conn: object, _cursor: object, statement: str, parameters: Any, _ctx: object, _many: bool) -> None:
+        statements.append((statement, parameters))
+
+    async with database.writer() as session:
+        await (await session.connection()).exec_driver_sql("ANALYZE")
+        event.listen(database.write_engine.sync_engine, "before_cursor_execute", grab)
+        try:
+            if tool == "org_overview":
+                answer: Any = await service.org_overview(session, principal)
+                assert sum(answer.invoices_by_status.model_dump().values()) == INVOICES
+            else:
+                answer = await service.receivables_aging(session, principal, datetime.now(UTC).date())
+                assert sum(bucket.invoices for bucket in answer.buckets) == INVOICES // 4
+        finally:
+            event.remove(database.write_engine.sync_engine, "before_cursor_execute", grab)
+        plans = [await _plan(session, s, p) for s, p in statements if s.lstrip().upper().startswith(("SELECT", "/*"))]
+    assert not [plan for plan in plans if _reads(plan, "invoices")]
+    assert any(_reads(plan, "invoice_totals") or _reads(plan, "open_invoice_aging") for plan in plans)
