@@ -10,6 +10,7 @@ call), and shaped like the issue's measurements: a quarter of the invoices open,
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 from collections.abc import Iterator
@@ -113,11 +114,26 @@ def _customer_rows(organization_id: str, ids: list[str], seed: int) -> Iterator[
         yield (cid, organization_id, name, email, metadata, None, 1, created, created)
 
 
+# IDs in new_id's format (a ULID behind a prefix, Crockford base32), made by base64's C encoder in
+# about 0.6 of the time new_id's per-character loop takes: a million rows need a million IDs.
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD = bytes.maketrans(b"0123456789ABCDEFGHIJKLMNOPQRSTUV", _CROCKFORD.encode())
+
+
 def _ids(prefix: str, count: int, middle: list[str]) -> Iterator[str]:
-    """`count` new IDs, made as they are consumed; the one in the middle is appended to `middle`."""
-    for offset in range(count):
-        made = new_id(prefix)
-        if offset == count // 2:
+    """`count` new, increasing IDs, made as they are consumed; the one in the middle goes to `middle`.
+
+    They start after a fresh `new_id`, so they sort after every ID made before, as rows created one by
+    one would; the random part then counts up, as new_id's does within one millisecond.
+    """
+    first = 0
+    for char in new_id(prefix).split("_", 1)[1]:
+        first = first * 32 + _CROCKFORD.index(char)
+    for offset in range(1, count + 1):
+        # 160 bits encode to exactly 32 characters; the last 26 hold the ID's 128 bits.
+        encoded = base64.b32hexencode((first + offset).to_bytes(20, "big"))[6:].translate(_TO_CROCKFORD)
+        made = f"{prefix}_{encoded.decode()}"
+        if offset == count // 2 + 1:
             middle.append(made)
         yield made
 

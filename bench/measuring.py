@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import subprocess
@@ -143,6 +144,9 @@ def measure(
     if result.requests:
         result.app_cpu_ms = (app_after - app_before) * 1000 / result.requests
         result.db_cpu_ms = (db_after - db_before) * 1000 / result.requests
+        # The bench's own processes' share of every core: on an idle machine, the machine's share.
+        own_ms = (result.app_cpu_ms + result.db_cpu_ms + result.client_cpu_ms) * result.requests
+        result.bench_cpu_busy = own_ms / 1000 / (result.requests / result.rps) / (os.cpu_count() or 1)
     phase(
         f"  {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
         f"CPU/request {result.app_cpu_ms:.2f} ms app + {result.db_cpu_ms:.2f} ms db "
@@ -150,6 +154,7 @@ def measure(
         f"non-2xx {result.non_2xx}, socket errors {result.socket_errors}, "
         f"new PostgreSQL sessions {result.db_sessions_opened} ({result.db_sessions_closed} of them closed), "
         f"connections per worker {'/'.join(map(str, result.connections_per_worker)) or '?'}, "
-        f"machine CPU busy {result.machine_cpu_busy or 0:.0%}"
+        f"machine CPU busy {result.machine_cpu_busy or 0:.0%} "
+        f"({result.bench_cpu_busy or 0:.0%} by the bench's processes)"
     )
     return result

@@ -170,7 +170,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--scale",
         type=float,
-        default=1.0,
+        # BENCH_SCALE=0.1 from make: a tenth of the scale phase's rows; BENCH_SCALE=quick: --quick.
+        default=float(os.environ.get("BENCH_SCALE", "1").replace("quick", "1")),
         help="the scale phase's large tenant, as a share of 1M invoices and 2M audit events (0 skips the phase)",
     )
     parser.add_argument("--scale-samples", type=int, default=30, help="timings of each request at each scale point")

@@ -109,7 +109,7 @@ def _create_spread(routes: Mapping[str, Any]) -> Verdict:
     busy = float(spread.get("machine_cpu_busy") or 0.0)
     measured = (
         f"{spread['rps']:,.0f} req/s, p99 {spread['p99_ms']:.1f} ms, {factor:.2f}x one organisation, "
-        f"machine CPU {busy:.0%} busy"
+        f"machine CPU {busy:.0%} busy ({float(spread.get('bench_cpu_busy') or 0.0):.0%} by the bench)"
     )
     passed = factor >= SPREAD_NOISE and busy >= CPU_FULL and _clean(spread) and _clean(one)
     return Verdict("create_spread_scales", measure, goal, PASS if passed else MISS, measured, factor)
