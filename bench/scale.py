@@ -11,6 +11,7 @@ autovacuum would on a database that grew to that size.
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -88,19 +89,28 @@ def requests_for(tenant: bulk.Tenant) -> dict[str, str]:
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    # The nearest-rank p95: with 30 samples, the second slowest.
-    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+    # The nearest-rank p95 (rank ceil(0.95 n)): with 30 samples, the second slowest.
+    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
     return {"p50_ms": round(statistics.median(ordered), 2), "p95_ms": round(p95, 2), "samples": len(ordered)}
 
 
-def _timed(call: Callable[[], None], samples: int) -> dict[str, float]:
-    for _ in range(WARM_UP):
-        call()
+def _timed(call: Callable[[], None], samples: int) -> dict[str, Any]:
+    """Percentiles of `samples` calls after a warm-up, or the refusal that made timing it meaningless.
+
+    A refusal (a quota, a tool budget, a 500) is kept as `error` rather than ending the run: the
+    verdicts that need this request then miss with the reason, and the other phases still count.
+    """
     timings = []
-    for _ in range(samples):
-        began = time.perf_counter()
-        call()
-        timings.append((time.perf_counter() - began) * 1000)
+    try:
+        for _ in range(WARM_UP):
+            call()
+        for _ in range(samples):
+            began = time.perf_counter()
+            call()
+            timings.append((time.perf_counter() - began) * 1000)
+    except RuntimeError as refused:
+        phase(f"  {refused}")
+        return {"error": str(refused)}
     return _percentiles(timings)
 
 
@@ -225,7 +235,7 @@ def print_points(scale: dict[str, Any] | None) -> None:
         cells = []
         for point, tenant in columns:
             timing = scale["points"][point][tenant][request]
-            cells.append(f"{timing['p50_ms']:>10.1f} / {timing['p95_ms']:>7.1f}")
+            cells.append("refused" if "error" in timing else f"{timing['p50_ms']:>10.1f} / {timing['p95_ms']:>7.1f}")
         print(f"{request:<28}" + "".join(f"{cell:>22}" for cell in cells))
     print(f"seeding {scale['seconds']['seeding']:.0f} s of the phase's {scale['seconds']['total']:.0f} s")
     print()

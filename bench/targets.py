@@ -127,9 +127,15 @@ def _deliveries(result: Mapping[str, Any] | None) -> Verdict:
     return Verdict("deliveries", measure, goal, verdict, measured, rate / DELIVERIES_MIN_PER_S)
 
 
-def _timing(scale: Mapping[str, Any], point: str, tenant: str, request: str) -> Mapping[str, float] | None:
-    found: Mapping[str, float] | None = scale.get("points", {}).get(point, {}).get(tenant, {}).get(request)
+def _timing(scale: Mapping[str, Any], point: str, tenant: str, request: str) -> Mapping[str, Any] | None:
+    found: Mapping[str, Any] | None = scale.get("points", {}).get(point, {}).get(tenant, {}).get(request)
     return found
+
+
+def _refusal(*timings: Mapping[str, Any]) -> str:
+    # A request the server refused has no latency: the target misses, and says why.
+    errors = [str(timing["error"]) for timing in timings if "error" in timing]
+    return f"refused: {errors[0]}" if errors else ""
 
 
 def _aggregate(tool: str, scale: Mapping[str, Any] | None) -> list[Verdict]:
@@ -140,6 +146,8 @@ def _aggregate(tool: str, scale: Mapping[str, Any] | None) -> list[Verdict]:
     base = _timing(scale, "base", "large", tool) if scale else None
     if scale is None or large is None or base is None:
         return [_not_run(i, measure, goal, "the scale phase") for i, goal in zip(ids, goals, strict=True)]
+    if refused := _refusal(base, large):
+        return [Verdict(i, measure, goal, MISS, refused) for i, goal in zip(ids, goals, strict=True)]
     size = f"{scale['sizes']['large']:,} invoices"
     p95 = Verdict(
         ids[0],
@@ -169,6 +177,8 @@ def _neighbour(scale: Mapping[str, Any] | None) -> Verdict:
     beside = _timing(scale, "large", "small", NEIGHBOUR_REQUEST) if scale else None
     if scale is None or alone is None or beside is None:
         return _not_run("neighbour_filter", measure, goal, "the scale phase")
+    if refused := _refusal(alone, beside):
+        return Verdict("neighbour_filter", measure, goal, MISS, refused)
     factor = beside["p50_ms"] / alone["p50_ms"] if alone["p50_ms"] else float("inf")
     measured = (
         f"p50 {beside['p50_ms']:.1f} ms beside {scale['sizes']['large']:,} invoices, "

@@ -164,6 +164,19 @@ def test_a_neighbour_may_slow_a_small_tenants_filter_by_at_most_half(targets: Mo
     assert _verdicts(targets, measurements)["neighbour_filter"] == "MISS"
 
 
+def test_a_refused_scale_request_misses_its_targets_and_says_why(targets: ModuleType) -> None:
+    measurements = _passing()
+    refusal = {"error": "MCP org_overview answered 429: tool_budget_exhausted"}
+    measurements["scale"]["points"]["large"]["large"]["org_overview"] = refusal
+    measurements["scale"]["points"]["large"]["small"]["invoices?status=paid"] = {"error": "GET answered 500"}
+    judged = {v.id: v for v in targets.evaluate(measurements)}
+    for target_id in ("org_overview_p95", "org_overview_flat", "neighbour_filter"):
+        assert judged[target_id].verdict == "MISS", target_id
+        assert judged[target_id].measured.startswith("refused: "), target_id
+    assert judged["org_overview_p95"].measured.endswith("tool_budget_exhausted")
+    assert judged["receivables_aging_p95"].verdict == "PASS"
+
+
 def test_reads_need_their_share_of_the_ceiling_and_a_p99_of_20_ms(targets: ModuleType) -> None:
     measurements = _passing()
     measurements["routes"]["read"]["ratio"] = 0.24
