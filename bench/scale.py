@@ -153,7 +153,7 @@ def _load(postgres: PostgresServer, database: seed.Database, tenant: bulk.Tenant
     began = time.monotonic()
     grown = asyncio.run(bulk.load(database.copy_url, tenant, seed=len(tenant.customer_ids) + 17, **rows))
     loaded = time.monotonic()
-    seed.analyze(postgres, database)
+    seed.after_bulk_load(postgres, database)
     phase(
         f"  loaded {', '.join(f'{count:,} {name}' for name, count in rows.items() if count)} "
         f"in {loaded - began:.0f} s, VACUUM ANALYZE {time.monotonic() - loaded:.0f} s"

@@ -82,8 +82,13 @@ def tenant(database: Database, slug: str) -> bulk.Tenant:
     return asyncio.run(_identity(database.settings, slug))
 
 
-def analyze(postgres: PostgresServer, database: Database) -> None:
-    """Fresh statistics, as autovacuum would have them on a database that grew to this size."""
+def after_bulk_load(postgres: PostgresServer, database: Database) -> None:
+    """What the app would have kept up to date had the rows come through it, then fresh statistics.
+
+    COPY bypasses the app's write paths: anything they maintain beside the rows (a summary the MCP
+    aggregates read, say) must be rebuilt here from the loaded rows, or the bench measures an empty
+    summary. Statistics as autovacuum would have them on a database that grew to this size.
+    """
     postgres.psql("VACUUM ANALYZE;", dbname=database.name, timeout=bulk.COPY_TIMEOUT_S)
 
 
@@ -102,7 +107,7 @@ def prepare(postgres: PostgresServer, *, customers: int, invoices: int) -> Seede
                 bulk.load(database.copy_url, small, customers=SPREAD_CUSTOMERS, invoices=0, audit_events=0, seed=n)
             )
         )
-    analyze(postgres, database)
+    after_bulk_load(postgres, database)
     return Seeded(database.app_url, busy.organization_id, busy.token, busy.customer_ids, invoices, spread)
 
 
