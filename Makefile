@@ -57,7 +57,9 @@ test-postgres: install test-deps
 
 test: lint test-sqlite test-postgres ## The whole suite: lint, then every test on SQLite and on PostgreSQL
 
-bench: install test-deps ## Throughput and latency under gunicorn on PostgreSQL (wrk)
+# `make bench BENCH_SCALE=quick` smoke-tests every phase in a few minutes; BENCH_SCALE=0.1 runs the
+# scale phase at a tenth of its 1M invoices. Command-line variables reach bench/run.py's environment.
+bench: install test-deps ## Issue 17's targets as PASS/MISS: routes under gunicorn on PostgreSQL (wrk), deliveries, a 1M-invoice tenant
 	$(BIN)/python bench/run.py
 
 BASELINE ?= HEAD~1

@@ -31,7 +31,8 @@ sys.path.insert(0, str(REPO))  # tests.fixtures.servers, the suite's throwaway P
 
 import seed  # noqa: E402 - a sibling module of this script, importable once the path is set
 from gunicorn_process import Gunicorn  # noqa: E402 - same
-from run import RESULTS, ROUTES, measure, phase, probe_for, shipyard_env, split_for, stop_cleanly_within  # noqa: E402 - same
+from measuring import measure, phase, probe_for, split_for  # noqa: E402 - same
+from run import RESULTS, ROUTES, shipyard_env, stop_cleanly_within  # noqa: E402 - same
 from tests.fixtures.servers import PostgresServer, free_port  # noqa: E402 - needs the repo root on sys.path
 
 COMPARED = tuple(route for route in ROUTES if route.mode in {"read", "list"})

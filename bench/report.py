@@ -51,6 +51,10 @@ class Result:
     db_sessions_closed: int = 0
     # wrk's connections held by each gunicorn worker, sampled a second into the run (procstat.py).
     connections_per_worker: list[int] = field(default_factory=list)
+    # The share of the machine's CPU (every core, every process) that was busy during the run.
+    machine_cpu_busy: float | None = None
+    # The share of it that gunicorn, PostgreSQL and wrk used (the rest was other work on the machine).
+    bench_cpu_busy: float | None = None
     ratio: float | None = None
     # What the ratio would be if CPU were the only limit, as on an otherwise idle machine: the
     # ceiling's CPU per request over this route's, everything on the machine counted (app, database

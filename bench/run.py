@@ -1,9 +1,12 @@
 """`make bench`: Shipyard under gunicorn on PostgreSQL, measured with wrk against a bare FastAPI ceiling.
 
 Phases: a throwaway PostgreSQL; roles, schema and seed data; the hello-world ceiling; each Shipyard
-route; webhook delivery throughput (bench/deliveries.py: `shipyard worker` processes draining
-10,000 events to a local receiver); then a table with the issue's targets, also written to
-bench/results/latest.json.
+route (read by ID, list of 100, invoice creation into one organisation and spread over eight), each
+after its own ceiling run; webhook delivery throughput (bench/deliveries.py: `shipyard worker`
+processes draining 10,000 events to a local receiver); the scale phase (bench/scale.py: lists,
+filters, cursor pages and MCP aggregates of a small and a large tenant at 50k and 1M invoices); then
+issue 17's targets as PASS, MISS or N/A (bench/targets.py), also written to bench/results/latest.json.
+`--quick` (or BENCH_SCALE=quick) runs every phase small and short, as a smoke test.
 Everything listens on 127.0.0.1, every step has a time limit, and everything started here is
 stopped on the way out, on errors and Ctrl-C included.
 """
@@ -15,15 +18,12 @@ import contextlib
 import json
 import os
 import platform
-import re
-import resource
 import secrets
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,146 +34,43 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))  # tests.fixtures.servers, the suite's throwaway PostgreSQL
 
 import deliveries  # noqa: E402 - a sibling module of this script, importable once the path is set
+import scale  # noqa: E402 - same
 import seed  # noqa: E402 - same
+import targets  # noqa: E402 - same
 from gunicorn_process import Gunicorn  # noqa: E402 - same
-from procstat import connections_per_process, tree_cpu_seconds  # noqa: E402 - same
+from measuring import measure, phase, probe_for, run_wrk, split_for  # noqa: E402 - same
 from profiling import profile_workers  # noqa: E402 - same
 from report import Result, Route, judge, print_table  # noqa: E402 - same
 from tests.fixtures.servers import PostgresServer, free_port  # noqa: E402 - needs the repo root on sys.path
 
 RESULTS = BENCH / "results"
-WRK_SCRIPT = BENCH / "wrk.lua"
-
 
 CEILING = Route("hello", "GET / (bare FastAPI, the ceiling)")
+# Each route's target from issue 17's table; the creation spread is judged against the run into
+# one organisation (bench/targets.py), so its row carries none.
 ROUTES = (
-    Route("read", "GET /api/v1/customers/{id}", min_ratio=0.15, max_p99_ms=30.0),
-    Route("list", "GET /api/v1/customers?limit=100", min_ratio=0.05),
-    Route("create", "POST /api/v1/customers/{id}/invoices"),
+    Route("read", "GET /api/v1/customers/{id}", min_ratio=targets.READ_MIN_RATIO, max_p99_ms=targets.READ_MAX_P99_MS),
+    Route(
+        "list", "GET /api/v1/customers?limit=100", min_ratio=targets.LIST_MIN_RATIO, max_p99_ms=targets.READ_MAX_P99_MS
+    ),
+    Route(
+        "create",
+        "POST …/invoices, one organisation",
+        min_ratio=targets.CREATE_MIN_RATIO,
+        max_p99_ms=targets.CREATE_MAX_P99_MS,
+    ),
+    Route("create-spread", "POST …/invoices, 8 organisations"),
 )
-
-
-def phase(message: str) -> None:
-    """One progress line per phase, with a timestamp to see where the time goes."""
-    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
-
-
-def run_wrk(
-    url: str,
-    route: Route,
-    args: argparse.Namespace,
-    extra: list[str],
-    duration: float,
-    sample: Callable[[], None] | None = None,
-) -> Result:
-    """Run wrk once and read the JSON line that wrk.lua's done() prints; `sample` runs once it is going."""
-    command = [
-        "wrk",
-        f"--threads={args.threads}",
-        f"--connections={args.connections}",
-        f"--duration={max(1, round(duration))}s",
-        "--timeout=5s",
-        "--latency",
-        f"--script={WRK_SCRIPT}",
-        url,
-        "--",
-        route.mode,
-        *extra,
-    ]
-    client_before = _children_cpu_seconds()
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as wrk:
-        if sample is not None:
-            time.sleep(min(1.0, duration / 2))  # wrk has opened its connections by then
-            sample()
-        try:
-            stdout, stderr = wrk.communicate(timeout=duration + 60)
-        except subprocess.TimeoutExpired:
-            wrk.kill()
-            raise
-    client_cpu = _children_cpu_seconds() - client_before
-    match = re.search(r"^BENCH_JSON (\{.*\})$", stdout, re.MULTILINE)
-    if wrk.returncode != 0 or match is None:
-        raise RuntimeError(f"wrk failed (exit {wrk.returncode}):\n{stdout}\n{stderr}")
-    data = json.loads(match.group(1))
-    seconds = data["duration_us"] / 1e6
-    return Result(
-        route=route.label,
-        requests=data["requests"],
-        rps=data["requests"] / seconds if seconds else 0.0,
-        p50_ms=data["p50_us"] / 1000,
-        p90_ms=data["p90_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-        max_ms=data["max_us"] / 1000,
-        # wrk counts every status >= 400 here; our routes answer 200 or 201, never 3xx.
-        non_2xx=data["status_errors"],
-        socket_errors=data["connect_errors"] + data["read_errors"] + data["write_errors"] + data["timeouts"],
-        client_cpu_ms=client_cpu * 1000 / data["requests"] if data["requests"] else 0.0,
-    )
-
-
-def _children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-# (CPU seconds of the app so far, CPU seconds of PostgreSQL so far, sessions PostgreSQL has opened,
-# sessions open now)
-Probe = Callable[[], tuple[float, float, int, int]]
-
-
-def probe_for(server: Gunicorn, postgres: PostgresServer) -> Probe:
-    """A probe of the counters that `measure` compares before and after a run."""
-
-    def probe() -> tuple[float, float, int, int]:
-        counts = postgres.psql(
-            "SELECT (SELECT sessions FROM pg_stat_database WHERE datname = current_database()) || ' ' ||"
-            " (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database());",
-            dbname=seed.DATABASE,
-        ).split()
-        opened, open_now = (int(value) for value in counts) if len(counts) == 2 else (0, 0)  # noqa: PLR2004 - the two counts
-        return server.cpu_seconds(), tree_cpu_seconds(postgres.pid), opened, open_now
-
-    return probe
-
-
-def split_for(server: Gunicorn) -> Callable[[], list[int]]:
-    """The number of wrk's connections each worker holds, right now."""
-    return lambda: connections_per_process(server.worker_pids(), server.port)
-
-
-def measure(
-    url: str,
-    route: Route,
-    args: argparse.Namespace,
-    extra: list[str],
-    probe: Probe,
-    split: Callable[[], list[int]] | None = None,
-) -> Result:
-    """A short warm-up (pools, caches, the JIT of wrk's Lua), then the measured run."""
-    phase(f"warm-up {route.label} ({args.warmup:.0f} s)")
-    run_wrk(url, route, args, extra, args.warmup)
-    phase(f"measure {route.label} ({args.duration:.0f} s, {args.connections} connections, {args.threads} threads)")
-    app_before, db_before, sessions_before, open_before = probe()
-    connections: list[int] = []
-    result = run_wrk(url, route, args, extra, args.duration, (lambda: connections.extend(split())) if split else None)
-    result.connections_per_worker = connections
-    app_after, db_after, sessions_after, open_after = probe()
-    # Less the probe's own psql session, which the second count includes.
-    result.db_sessions_opened = max(0, sessions_after - sessions_before - 1)
-    # A pool that grew to the concurrency it met opened sessions that are still open: not churn.
-    result.db_sessions_closed = max(0, result.db_sessions_opened - (open_after - open_before))
-    if result.requests:
-        result.app_cpu_ms = (app_after - app_before) * 1000 / result.requests
-        result.db_cpu_ms = (db_after - db_before) * 1000 / result.requests
-    phase(
-        f"  {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
-        f"CPU/request {result.app_cpu_ms:.2f} ms app + {result.db_cpu_ms:.2f} ms db "
-        f"+ {result.client_cpu_ms:.2f} ms wrk, "
-        f"non-2xx {result.non_2xx}, socket errors {result.socket_errors}, "
-        f"new PostgreSQL sessions {result.db_sessions_opened} ({result.db_sessions_closed} of them closed), "
-        f"connections per worker {'/'.join(map(str, result.connections_per_worker)) or '?'}"
-    )
-    return result
+# --quick: every phase, small and short; the verdicts are a smoke test, not a measurement.
+QUICK = {
+    "duration": 3.0,
+    "warmup": 1.0,
+    "customers": 2_000,
+    "invoices": 5_000,
+    "delivery_events": 500,
+    "scale": 0.02,
+    "scale_samples": 10,
+}
 
 
 def shipyard_env(base: dict[str, str], *, port: int, app_url: str, metrics_dir: Path) -> dict[str, str]:
@@ -194,6 +91,9 @@ def shipyard_env(base: dict[str, str], *, port: int, app_url: str, metrics_dir: 
         # token sends here: the bench measures the routes, not 429s.
         SHIPYARD_API_RATE_LIMIT_READS="1000000000",
         SHIPYARD_API_RATE_LIMIT_WRITES="1000000000",
+        # The same for the per-token budget of expensive MCP tools (issue 17, a setting of its own):
+        # the scale phase calls each aggregate a hundred times a minute from one token.
+        SHIPYARD_MCP_EXPENSIVE_TOOL_BUDGET="1000000000",
         SHIPYARD_WEB_WORKERS="2",
         SHIPYARD_LOG_FORMAT="json",
         SHIPYARD_ACCESS_LOG="true",
@@ -220,18 +120,18 @@ def check_side_effects(log_path: Path, metrics: str, postgres: PostgresServer, s
         for line in metrics.splitlines()
         if line.startswith("http_request_duration_seconds_count{")
     )
-    count, top, seq = (
-        postgres.psql(
-            "SELECT count(*), max(number), (SELECT invoice_seq FROM organizations) FROM invoices;", dbname=seed.DATABASE
-        )
-        .strip()
-        .split("|")
-    )
+    # Per organisation: as many invoices as its counter says, numbered 1..n without a gap.
+    rows = postgres.psql(
+        "SELECT o.invoice_seq, count(i.id), coalesce(max(i.number), 0) FROM organizations o"
+        " LEFT JOIN invoices i ON i.organization_id = o.id GROUP BY o.id, o.invoice_seq;",
+        dbname=seed.DATABASE,
+    ).split()
+    counters = [tuple(int(value) for value in row.split("|")) for row in rows]
     return {
         "access_log_lines": access_lines,
         "metrics_requests_observed": int(observed),
-        "invoices_created": int(count) - seeded.invoices,
-        "invoice_numbers_sequential": int(count) == int(top) == int(seq),
+        "invoices_created": sum(count for _, count, _ in counters) - seeded.invoices,
+        "invoice_numbers_sequential": all(seq == count == top for seq, count, top in counters),
     }
 
 
@@ -253,7 +153,7 @@ def parse_args() -> argparse.Namespace:
         "--routes",
         type=lambda text: set(text.split(",")),
         default={route.mode for route in ROUTES},
-        help="comma-separated subset of: read,list,create (default: all)",
+        help="comma-separated subset of: read,list,create,create-spread (default: all)",
     )
     parser.add_argument(
         "--env",
@@ -270,8 +170,28 @@ def parse_args() -> argparse.Namespace:
         help="events for the webhook delivery phase (0 skips it)",
     )
     parser.add_argument("--delivery-workers", type=int, default=4, help="`shipyard worker` processes for it")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        # BENCH_SCALE=0.1 from make: a tenth of the scale phase's rows; BENCH_SCALE=quick: --quick.
+        default=float(os.environ.get("BENCH_SCALE", "1").replace("quick", "1")),
+        help="the scale phase's large tenant, as a share of 1M invoices and 2M audit events (0 skips the phase)",
+    )
+    parser.add_argument("--scale-samples", type=int, default=30, help="timings of each request at each scale point")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=os.environ.get("BENCH_SCALE") == "quick",
+        help=f"a smoke test of every phase in a few minutes: {QUICK} (also BENCH_SCALE=quick)",
+    )
     parser.add_argument("--time-limit", type=int, default=1500, help="abort the whole run after this many seconds")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.quick:
+        for name, value in QUICK.items():
+            # Only what the command line left at its default: `--quick --duration 5` keeps the 5.
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
+    return args
 
 
 def _interrupt(signum: int, _frame: object) -> NoReturn:
@@ -304,6 +224,20 @@ def measure_ceiling(hello: Gunicorn, args: argparse.Namespace, postgres: Postgre
     return ceiling
 
 
+def _wrk_arguments(work: Path, seeded: seed.Seeded) -> dict[str, list[str]]:
+    """wrk.lua's arguments per mode: the busy organisation's customers, or a token and customer per line."""
+    ids_file = work / "customer_ids.txt"
+    ids_file.write_text("\n".join(seeded.customer_ids) + "\n", encoding="utf-8")
+    spread_file = work / "spread_ids.txt"
+    spread_file.write_text(
+        "".join(f"{tenant.token} {cid}\n" for tenant in seeded.spread for cid in tenant.customer_ids[:200]),
+        encoding="utf-8",
+    )
+    nonce = secrets.token_hex(4)  # a fresh Idempotency-Key space per run
+    busy = [str(ids_file), seeded.token, nonce]
+    return dict.fromkeys(("read", "list", "create"), busy) | {"create-spread": [str(spread_file), "-", nonce]}
+
+
 def run_shipyard(
     args: argparse.Namespace, work: Path, postgres: PostgresServer, seeded: seed.Seeded, hello: Gunicorn
 ) -> tuple[list[Result], dict[str, Any]]:
@@ -313,9 +247,7 @@ def run_shipyard(
     on a shared machine the CPU a request costs drifts by a third within minutes, and a ratio of two
     runs minutes apart measured that drift as much as the code.
     """
-    ids_file = work / "customer_ids.txt"
-    ids_file.write_text("\n".join(seeded.customer_ids) + "\n", encoding="utf-8")
-    extra = [str(ids_file), seeded.token, secrets.token_hex(4)]
+    extra = _wrk_arguments(work, seeded)
     port = free_port()
     env = shipyard_env(os.environ.copy(), port=port, app_url=seeded.app_url, metrics_dir=work / "metrics")
     env.update(args.env)
@@ -327,7 +259,7 @@ def run_shipyard(
         for route in ROUTES:
             if route.mode in args.routes:
                 ceiling = measure_ceiling(hello, args, postgres)
-                result = measure(url, route, args, extra, probe_for(server, postgres), split_for(server))
+                result = measure(url, route, args, extra[route.mode], probe_for(server, postgres), split_for(server))
                 judge(result, route, ceiling)
                 results += [ceiling, result]
         checks = check_side_effects(log_path, server.get("/metrics"), postgres, seeded)
@@ -339,11 +271,27 @@ def run_shipyard(
                 server.worker_pids(),
                 RESULTS / "profile-read",
                 args.duration,
-                lambda: run_wrk(url, ROUTES[0], args, extra, args.duration),
+                lambda: run_wrk(url, ROUTES[0], args, extra["read"], args.duration),
             )
             print(summary)
         phase("stopping Shipyard")
     return results, checks
+
+
+def run_scale(args: argparse.Namespace, work: Path, postgres: PostgresServer) -> dict[str, Any] | None:
+    """The scale phase (bench/scale.py) on its own database and its own Shipyard server."""
+    if args.scale <= 0:
+        return None
+    port = free_port()
+
+    def env_for(port: int, app_url: str) -> dict[str, str]:
+        env = shipyard_env(os.environ.copy(), port=port, app_url=app_url, metrics_dir=work / "scale-metrics")
+        env.update(args.env)
+        return env
+
+    (work / "scale-metrics").mkdir(exist_ok=True)
+    sizes = scale.Sizes().scaled(args.scale)
+    return scale.run(postgres, env_for, port, RESULTS / "shipyard-scale.log", sizes=sizes, samples=args.scale_samples)
 
 
 def run_deliveries(args: argparse.Namespace, postgres: PostgresServer) -> dict[str, Any] | None:
@@ -371,20 +319,30 @@ def print_deliveries(result: dict[str, Any] | None) -> None:
     print()
 
 
+def route_measurements(results: list[Result]) -> dict[str, dict[str, Any]]:
+    """Each route's row by wrk mode, with the req/s of the ceiling run just before it."""
+    by_label = {route.label: route.mode for route in ROUTES}
+    measured = {}
+    for ceiling, result in zip(results[::2], results[1::2], strict=True):
+        measured[by_label[result.route]] = asdict(result) | {"ceiling_rps": ceiling.rps}
+    return measured
+
+
 def main() -> int:
     """Run every phase; exit 0 when the bench ran (whatever the verdicts), non-zero on a failure."""
     args = parse_args()
     stop_cleanly_within(args.time_limit)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
+    began = time.monotonic()
     load_before = os.getloadavg()
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipyard-bench-")))
-        phase("starting PostgreSQL on 127.0.0.1")
+        phase("starting PostgreSQL on 127.0.0.1" + (" (quick mode: a smoke test, not a measurement)" * args.quick))
         postgres = stack.enter_context(PostgresServer())
         phase(
             f"PostgreSQL on port {postgres.port}; roles, migrations, seeding {args.customers} customers "
-            f"and {args.invoices} invoices"
+            f"and {args.invoices} invoices, and {seed.SPREAD_ORGANIZATIONS - 1} small organisations"
         )
         seeded = seed.prepare(postgres, customers=args.customers, invoices=args.invoices)
         hello = stack.enter_context(ceiling_server(work))
@@ -392,11 +350,18 @@ def main() -> int:
         phase("stopping the hello-world ceiling")
         hello.stop()
         delivery = run_deliveries(args, postgres)
+        scaled = run_scale(args, work, postgres)
         phase("stopping PostgreSQL")
     print_table(results)
     print_deliveries(delivery)
-    report = {
+    scale.print_points(scaled)
+    measurements = {"routes": route_measurements(results), "deliveries": delivery, "scale": scaled, "peer": None}
+    verdicts = targets.evaluate(measurements)
+    targets.print_verdicts(verdicts)
+    run = {
+        "mode": "quick" if args.quick else "full",
         "started_at": started.isoformat(),
+        "seconds": round(time.monotonic() - began, 1),
         "git_commit": _git_commit(),
         "machine": {
             "cpus": os.cpu_count(),
@@ -405,12 +370,11 @@ def main() -> int:
             "load_after": os.getloadavg(),
         },
         "settings": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items() if k != "profile"},
-        "checks": checks,
-        "results": [asdict(r) for r in results],
-        "deliveries": delivery,
+        "runs": [asdict(r) for r in results],
     }
+    report = targets.document(run=run, measurements=measurements, verdicts=verdicts, checks=checks)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    phase(f"results written to {(RESULTS / 'latest.json').relative_to(REPO)}")
+    phase(f"results written to {(RESULTS / 'latest.json').relative_to(REPO)} after {run['seconds']:.0f} s")
     return 0
 
 

@@ -1,26 +1,21 @@
-"""The benchmark's database: roles and grants as in production, the schema, and one busy organisation.
+"""The benchmark's databases: roles and grants as in production, the schema, and their tenants.
 
-Rows are bulk-loaded with COPY (a few seconds for 60k rows, where the ORM would take minutes), but
-the organisation, its owner and the token go through Shipyard's own services, so they are exactly
-what the app expects to find.
+Rows are bulk-loaded with COPY (bench/bulk.py), but each organisation, its owner and its token go
+through Shipyard's own services, so they are exactly what the app expects to find.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import random
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncpg
+import bulk
 
 from shipyard.identity import service as identity_service
 from shipyard.identity.scopes import ROLE_SCOPES
 from shipyard.kit.db import create_database
-from shipyard.kit.ids import new_id
 from shipyard.kit.migrate import upgrade
 from shipyard.models import Role
 from shipyard.settings import Settings
@@ -33,10 +28,21 @@ SQL_DIR = REPO / "deploy" / "postgres"
 DATABASE = "shipyard"
 APP_ROLE = "shipyard_app"
 MIGRATOR_ROLE = "shipyard_migrator"
-STATUSES = ("draft", "open", "paid", "void")
-CURRENCIES = ("EUR", "USD", "GBP")
 # Seeding talks to a local, freshly started server: anything slower than this is a hang.
 SEED_TIMEOUT_S = 120
+# The organisations a creation run is spread over, the busy one included (issue 17).
+SPREAD_ORGANIZATIONS = 8
+SPREAD_CUSTOMERS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """A migrated bench database: the app's URL and the migrator's plain libpq URL (for COPY)."""
+
+    name: str
+    app_url: str
+    copy_url: str
+    settings: Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,35 +54,69 @@ class Seeded:
     token: str
     customer_ids: list[str]
     invoices: int
+    # Every organisation a spread creation run writes into, the busy one first.
+    spread: list[bulk.Tenant]
 
 
-def prepare(postgres: PostgresServer, *, customers: int, invoices: int) -> Seeded:
-    """Create roles, migrate as the migrator, seed one organisation; return how to reach it."""
-    postgres.psql((SQL_DIR / "01-roles.sql").read_text(encoding="utf-8"))
-    postgres.psql((SQL_DIR / "02-grants.sql").read_text(encoding="utf-8"), dbname=DATABASE)
-    app_url = postgres.dsn(DATABASE, user=APP_ROLE)
+def create(postgres: PostgresServer, name: str) -> Database:
+    """Roles (once per server), a database owned by the migrator, its grants, and the migrations."""
+    # The names below are this module's constants, never input: no injection to guard against.
+    if not postgres.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'").strip():  # noqa: S608
+        postgres.psql((SQL_DIR / "01-roles.sql").read_text(encoding="utf-8"))
+    if not postgres.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip():  # noqa: S608
+        postgres.psql(f"CREATE DATABASE {name} OWNER {MIGRATOR_ROLE};")
+    postgres.psql((SQL_DIR / "02-grants.sql").read_text(encoding="utf-8"), dbname=name)
+    app_url = postgres.dsn(name, user=APP_ROLE)
     settings = Settings(
         database_url=app_url,
-        migration_database_url=postgres.dsn(DATABASE, user=MIGRATOR_ROLE),
+        migration_database_url=postgres.dsn(name, user=MIGRATOR_ROLE),
         # The token cache and pools are irrelevant here; keep the seeding engine small.
         db_pool_size=2,
     )
     upgrade(settings)
-    organization_id, token = asyncio.run(_identity(settings))
-    copy_url = postgres.dsn(DATABASE, user=MIGRATOR_ROLE, driver=None)
-    customer_ids = asyncio.run(_bulk(copy_url, organization_id, customers=customers, invoices=invoices))
-    # Fresh statistics, as autovacuum would have them on a database that grew to this size.
-    postgres.psql("VACUUM ANALYZE;", dbname=DATABASE, timeout=SEED_TIMEOUT_S)
-    return Seeded(app_url, organization_id, token, customer_ids, invoices)
+    return Database(name, app_url, postgres.dsn(name, user=MIGRATOR_ROLE, driver=None), settings)
 
 
-async def _identity(settings: Settings) -> tuple[str, str]:
-    """The organisation, its owner and an all-scopes token, through Shipyard's services."""
+def tenant(database: Database, slug: str) -> bulk.Tenant:
+    """A new, empty organisation with its owner and an all-scopes token, through Shipyard's services."""
+    return asyncio.run(_identity(database.settings, slug))
+
+
+def after_bulk_load(postgres: PostgresServer, database: Database) -> None:
+    """What the app would have kept up to date had the rows come through it, then fresh statistics.
+
+    COPY bypasses the app's write paths: anything they maintain beside the rows (a summary the MCP
+    aggregates read, say) must be rebuilt here from the loaded rows, or the bench measures an empty
+    summary. Statistics as autovacuum would have them on a database that grew to this size.
+    """
+    postgres.psql("VACUUM ANALYZE;", dbname=database.name, timeout=bulk.COPY_TIMEOUT_S)
+
+
+def prepare(postgres: PostgresServer, *, customers: int, invoices: int) -> Seeded:
+    """The creation phases' database: one busy organisation and seven small ones beside it."""
+    database = create(postgres, DATABASE)
+    busy = tenant(database, "bench")
+    busy = asyncio.run(
+        bulk.load(database.copy_url, busy, customers=customers, invoices=invoices, audit_events=0, seed=20240601)
+    )
+    spread = [busy]
+    for n in range(1, SPREAD_ORGANIZATIONS):
+        small = tenant(database, f"bench-{n}")
+        spread.append(
+            asyncio.run(
+                bulk.load(database.copy_url, small, customers=SPREAD_CUSTOMERS, invoices=0, audit_events=0, seed=n)
+            )
+        )
+    after_bulk_load(postgres, database)
+    return Seeded(database.app_url, busy.organization_id, busy.token, busy.customer_ids, invoices, spread)
+
+
+async def _identity(settings: Settings, slug: str) -> bulk.Tenant:
     database = create_database(settings)
     try:
         async with asyncio.timeout(SEED_TIMEOUT_S), database.writer() as session:
-            owner = await identity_service.get_or_create_user(session, "owner@bench.example", "Bench Owner")
-            organization = await identity_service.create_organization(session, "Bench Inc", slug="bench", owner=owner)
+            owner = await identity_service.get_or_create_user(session, f"owner@{slug}.bench.example", "Bench Owner")
+            organization = await identity_service.create_organization(session, f"Bench {slug}", slug=slug, owner=owner)
             await session.flush()
             issued = await identity_service.issue_token(
                 session,
@@ -88,107 +128,6 @@ async def _identity(settings: Settings) -> tuple[str, str]:
                 principal=None,
             )
             await session.commit()
-            return organization.id, issued.secret
+            return bulk.Tenant(organization.id, issued.secret, owner.id, [])
     finally:
         await database.dispose()
-
-
-def _sorted_ids(prefix: str, count: int) -> list[str]:
-    # IDs made in the same millisecond differ only in their random part; sorting them makes ID
-    # order match creation order (and invoice numbers), as it does for rows created one by one.
-    return sorted(new_id(prefix) for _ in range(count))
-
-
-async def _bulk(url: str, organization_id: str, *, customers: int, invoices: int) -> list[str]:
-    """COPY the customers and invoices in; set the organisation's invoice counter to match."""
-    rng = random.Random(20240601)  # noqa: S311 - reproducible fake data, not a secret
-    start = datetime.now(UTC) - timedelta(days=90)
-    customer_ids = _sorted_ids("cus", customers)
-    customer_rows = [
-        (
-            cid,
-            organization_id,
-            f"Customer {n:05d}",
-            f"customer{n:05d}@bench.example",
-            # Metadata is string to string (CustomerRead.metadata).
-            json.dumps({"segment": rng.choice(("smb", "mid", "enterprise")), "seed": str(n)}),
-            None,
-            1,
-            start + timedelta(seconds=n * 60),
-            start + timedelta(seconds=n * 60),
-        )
-        for n, cid in enumerate(customer_ids, start=1)
-    ]
-    invoice_rows = []
-    for number, iid in enumerate(_sorted_ids("inv", invoices), start=1):
-        quantity, unit_amount = rng.randint(1, 20), rng.randint(100, 100_000)
-        lines = [{"description": "Consulting", "quantity": quantity, "unit_amount": unit_amount}]
-        lines[0]["amount"] = quantity * unit_amount
-        created = start + timedelta(seconds=number * 120)
-        status = rng.choice(STATUSES)
-        invoice_rows.append(
-            (
-                iid,
-                organization_id,
-                customer_ids[number % customers],
-                number,
-                status,
-                rng.choice(CURRENCIES),
-                json.dumps(lines),
-                quantity * unit_amount,
-                date(2026, 1, 1) + timedelta(days=number % 365),
-                "",
-                created if status != "draft" else None,
-                created if status == "paid" else None,
-                created if status == "void" else None,
-                1,
-                created,
-                created,
-            ),
-        )
-    connection = await asyncpg.connect(url, timeout=10)
-    try:
-        async with asyncio.timeout(SEED_TIMEOUT_S), connection.transaction():
-            await connection.copy_records_to_table(
-                "customers",
-                records=customer_rows,
-                columns=[
-                    "id",
-                    "organization_id",
-                    "name",
-                    "email",
-                    "metadata",
-                    "archived_at",
-                    "version",
-                    "created_at",
-                    "updated_at",
-                ],
-            )
-            await connection.copy_records_to_table(
-                "invoices",
-                records=invoice_rows,
-                columns=[
-                    "id",
-                    "organization_id",
-                    "customer_id",
-                    "number",
-                    "status",
-                    "currency",
-                    "line_items",
-                    "total",
-                    "due_date",
-                    "memo",
-                    "finalized_at",
-                    "paid_at",
-                    "voided_at",
-                    "version",
-                    "created_at",
-                    "updated_at",
-                ],
-            )
-            await connection.execute(
-                "UPDATE organizations SET invoice_seq = $1 WHERE id = $2", invoices, organization_id
-            )
-    finally:
-        await connection.close()
-    return customer_ids
