@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,6 +69,58 @@ async def take(
         .execution_options(synchronize_session=False, populate_existing=True)
     )
     return (await session.scalars(statement)).one_or_none()
+
+
+async def take_many(
+    session: AsyncSession,
+    model: type[Work],
+    claims: Iterable[tuple[str, str]],
+    *,
+    mine: str,
+    now: datetime,
+    until: datetime,
+) -> list[Work]:
+    """`take` for many `(row_id, token)` claims in one UPDATE; returns the rows won (all now held by `mine`).
+
+    Each row keeps `take`'s condition: its own relay token, or a lease that ran out.
+    """
+    by_token: dict[str, list[str]] = defaultdict(list)
+    for row_id, token in claims:
+        by_token[token].append(row_id)
+    if not by_token:
+        return []
+    ids = [row_id for row_ids in by_token.values() for row_id in row_ids]
+    relayed_to_us = or_(
+        *(and_(model.id.in_(row_ids), model.lease_token == token) for token, row_ids in by_token.items())
+    )
+    statement = (
+        update(model)
+        .where(
+            model.id.in_(ids),
+            model.status == WorkStatus.PENDING,
+            model.next_attempt_at <= now,
+            or_(relayed_to_us, model.leased_until.is_(None), model.leased_until < now),
+        )
+        .values(lease_token=mine, leased_until=until, attempts=model.attempts + 1)
+        .returning(model)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return list(await session.scalars(statement))
+
+
+async def held_many(session: AsyncSession, model: type[Work], leases: Iterable[tuple[str, str]]) -> dict[str, Work]:
+    """`held` for many `(row_id, mine)` leases: the rows still held, locked (in ID order), by ID."""
+    mine_of = dict(leases)
+    if not mine_of:
+        return {}
+    query = (
+        select(model)
+        .where(model.id.in_(list(mine_of)), model.lease_token.in_(set(mine_of.values())))
+        .order_by(model.id)
+        .with_for_update()
+    )
+    rows = await session.scalars(query.execution_options(populate_existing=True))
+    return {row.id: row for row in rows if row.lease_token == mine_of[row.id]}
 
 
 async def held(session: AsyncSession, model: type[Work], row_id: str, mine: str) -> Work | None:
