@@ -26,9 +26,12 @@ class Leased(NamedTuple):
 async def lease_due(
     session: AsyncSession, model: type[Work], *, now: datetime, until: datetime, token: str, limit: int
 ) -> Leased:
-    """Lease up to `limit` due, unheld rows to `token`; rows another transaction holds are skipped."""
+    """Lease up to `limit` due, unheld rows to `token`; rows another transaction holds are skipped.
+
+    Two statements whatever `limit` is, and no ORM objects: the relay runs this for every batch.
+    """
     query = (
-        select(model)
+        select(model.id, model.leased_until)
         .where(
             model.status == WorkStatus.PENDING,
             model.next_attempt_at <= now,
@@ -38,14 +41,13 @@ async def lease_due(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = list(await session.scalars(query))
+    rows = (await session.execute(query)).all()
+    ids = [row.id for row in rows]
+    if ids:
+        lease = update(model).where(model.id.in_(ids)).values(lease_token=token, leased_until=until)
+        await session.execute(lease.execution_options(synchronize_session=False))
     # A finished attempt clears its lease, so a due row that still has one was abandoned by its holder.
-    expired = sum(1 for row in rows if row.leased_until is not None)
-    for row in rows:
-        row.lease_token = token
-        row.leased_until = until
-    await session.flush()
-    return Leased([row.id for row in rows], expired)
+    return Leased(ids, sum(1 for row in rows if row.leased_until is not None))
 
 
 async def take(
