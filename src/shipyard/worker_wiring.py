@@ -75,7 +75,7 @@ def _jobs(runtime: Runtime) -> Mapping[str, Job]:
         return await _prune(runtime)
 
     return {
-        DELIVER: counted_job(runtime, DELIVER, partial(webhook_tasks.deliver, delivery), "delivery_id"),
+        DELIVER: counted_job(runtime, DELIVER, webhook_tasks.DeliveryJob(delivery), "delivery_id"),
         SEND_EMAIL: counted_job(runtime, SEND_EMAIL, partial(email_tasks.send, email), "message_id"),
         REMINDERS: reminders,
         PRUNE: prune,

@@ -14,7 +14,7 @@ import httpx2
 
 from shipyard.models.base import utcnow
 from shipyard.webhooks import signing
-from shipyard.webhooks.ssrf import Guard, UnresolvableHostError, UnsafeURLError
+from shipyard.webhooks.ssrf import Guard, Target, UnresolvableHostError, UnsafeURLError
 
 USER_AGENT = "Shipyard-Webhooks/1"
 GONE = 410
@@ -79,28 +79,51 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or utcnow())).total_seconds())
 
 
+async def check(guard: Guard, url: str, *, loopback: bool) -> Target | Outcome:
+    """The checked address to send to, or the failed outcome of every delivery to `url` now.
+
+    A batch of deliveries to one URL is checked once: each request then goes to the checked
+    address itself (pinned, with the name in `Host` and SNI), so the address connected to is
+    always the one the guard allowed, however often DNS changes meanwhile.
+    """
+    started = time.perf_counter()
+    try:
+        return await guard.resolve(url, loopback=loopback)
+    except UnresolvableHostError as exc:
+        # DNS may answer later: retried like a connection failure.
+        return _failure(int((time.perf_counter() - started) * 1000), f"dns: {exc}")
+    except UnsafeURLError as exc:
+        return Outcome(
+            succeeded=False,
+            status_code=None,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            response_body=None,
+            error=f"blocked: {exc}",
+            blocked=True,
+        )
+
+
 async def send(
-    client: httpx2.AsyncClient, guard: Guard, message: Message, *, max_body: int, timeout_s: float
+    client: httpx2.AsyncClient,
+    guard: Guard,
+    message: Message,
+    *,
+    max_body: int,
+    timeout_s: float,
+    checked: Target | Outcome | None = None,
 ) -> Outcome:
-    """POST the message once; refuses non-public addresses, follows no redirect, keeps 4 KiB of the reply."""
+    """POST the message once; refuses non-public addresses, follows no redirect, keeps 4 KiB of the reply.
+
+    `checked` is `check`'s answer for the message's URL when the caller already has it (a batch).
+    """
     started = time.perf_counter()
 
     def elapsed() -> int:
         return int((time.perf_counter() - started) * 1000)
 
-    try:
-        target = await guard.resolve(message.url, loopback=message.loopback)
-    except UnresolvableHostError as exc:
-        return _failure(elapsed(), f"dns: {exc}")  # DNS may answer later: retried like a connection failure
-    except UnsafeURLError as exc:
-        return Outcome(
-            succeeded=False,
-            status_code=None,
-            latency_ms=elapsed(),
-            response_body=None,
-            error=f"blocked: {exc}",
-            blocked=True,
-        )
+    target = checked if checked is not None else await check(guard, message.url, loopback=message.loopback)
+    if isinstance(target, Outcome):
+        return target
     body = body_of(message)
     headers = {
         "content-type": "application/json",

@@ -30,6 +30,18 @@ async def endpoint_by_id(session: AsyncSession, endpoint_id: str) -> WebhookEndp
     return await session.get(WebhookEndpoint, endpoint_id)
 
 
+async def endpoints_by_ids(session: AsyncSession, endpoint_ids: Iterable[str]) -> dict[str, WebhookEndpoint]:
+    """Endpoints by ID, for a batch of jobs (the IDs come from deliveries)."""
+    query = select(WebhookEndpoint).where(WebhookEndpoint.id.in_(set(endpoint_ids)))
+    return {endpoint.id: endpoint for endpoint in await session.scalars(query)}
+
+
+async def events_by_ids(session: AsyncSession, event_ids: Iterable[str]) -> dict[str, Event]:
+    """Events by ID, for a batch of delivery jobs."""
+    query = select(Event).where(Event.id.in_(set(event_ids)))
+    return {event.id: event for event in await session.scalars(query)}
+
+
 async def list_endpoints(
     session: AsyncSession, organization_id: str, *, limit: int, after_id: str | None
 ) -> list[WebhookEndpoint]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,9 +26,12 @@ class Leased(NamedTuple):
 async def lease_due(
     session: AsyncSession, model: type[Work], *, now: datetime, until: datetime, token: str, limit: int
 ) -> Leased:
-    """Lease up to `limit` due, unheld rows to `token`; rows another transaction holds are skipped."""
+    """Lease up to `limit` due, unheld rows to `token`; rows another transaction holds are skipped.
+
+    Two statements whatever `limit` is, and no ORM objects: the relay runs this for every batch.
+    """
     query = (
-        select(model)
+        select(model.id, model.leased_until)
         .where(
             model.status == WorkStatus.PENDING,
             model.next_attempt_at <= now,
@@ -36,14 +41,13 @@ async def lease_due(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = list(await session.scalars(query))
+    rows = (await session.execute(query)).all()
+    ids = [row.id for row in rows]
+    if ids:
+        lease = update(model).where(model.id.in_(ids)).values(lease_token=token, leased_until=until)
+        await session.execute(lease.execution_options(synchronize_session=False))
     # A finished attempt clears its lease, so a due row that still has one was abandoned by its holder.
-    expired = sum(1 for row in rows if row.leased_until is not None)
-    for row in rows:
-        row.lease_token = token
-        row.leased_until = until
-    await session.flush()
-    return Leased([row.id for row in rows], expired)
+    return Leased(ids, sum(1 for row in rows if row.leased_until is not None))
 
 
 async def take(
@@ -67,6 +71,58 @@ async def take(
         .execution_options(synchronize_session=False, populate_existing=True)
     )
     return (await session.scalars(statement)).one_or_none()
+
+
+async def take_many(
+    session: AsyncSession,
+    model: type[Work],
+    claims: Iterable[tuple[str, str]],
+    *,
+    mine: str,
+    now: datetime,
+    until: datetime,
+) -> list[Work]:
+    """`take` for many `(row_id, token)` claims in one UPDATE; returns the rows won (all now held by `mine`).
+
+    Each row keeps `take`'s condition: its own relay token, or a lease that ran out.
+    """
+    by_token: dict[str, list[str]] = defaultdict(list)
+    for row_id, token in claims:
+        by_token[token].append(row_id)
+    if not by_token:
+        return []
+    ids = [row_id for row_ids in by_token.values() for row_id in row_ids]
+    relayed_to_us = or_(
+        *(and_(model.id.in_(row_ids), model.lease_token == token) for token, row_ids in by_token.items())
+    )
+    statement = (
+        update(model)
+        .where(
+            model.id.in_(ids),
+            model.status == WorkStatus.PENDING,
+            model.next_attempt_at <= now,
+            or_(relayed_to_us, model.leased_until.is_(None), model.leased_until < now),
+        )
+        .values(lease_token=mine, leased_until=until, attempts=model.attempts + 1)
+        .returning(model)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return list(await session.scalars(statement))
+
+
+async def held_many(session: AsyncSession, model: type[Work], leases: Iterable[tuple[str, str]]) -> dict[str, Work]:
+    """`held` for many `(row_id, mine)` leases: the rows still held, locked (in ID order), by ID."""
+    mine_of = dict(leases)
+    if not mine_of:
+        return {}
+    query = (
+        select(model)
+        .where(model.id.in_(list(mine_of)), model.lease_token.in_(set(mine_of.values())))
+        .order_by(model.id)
+        .with_for_update()
+    )
+    rows = await session.scalars(query.execution_options(populate_existing=True))
+    return {row.id: row for row in rows if row.lease_token == mine_of[row.id]}
 
 
 async def held(session: AsyncSession, model: type[Work], row_id: str, mine: str) -> Work | None:
