@@ -55,8 +55,8 @@ async def test_https_is_required_when_configured_and_a_public_address_passes() -
     with pytest.raises(UnsafeURLError, match="https"):
         await guard.resolve("http://93.184.215.14/hook")
     target = await guard.resolve("https://93.184.215.14:8443/hook?x=1")
-    assert target.pinned_url == "https://93.184.215.14:8443/hook?x=1"
-    assert target.host_header == "93.184.215.14:8443"
+    assert (target.url, target.host, target.port) == ("https://93.184.215.14:8443/hook?x=1", "93.184.215.14", 8443)
+    assert str(target.address) == "93.184.215.14"
 
 
 def test_the_allow_list_admits_only_its_networks() -> None:

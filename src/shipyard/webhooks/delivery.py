@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx2
 
+from shipyard.kit import pinned_http
 from shipyard.models.base import utcnow
 from shipyard.webhooks import signing
 from shipyard.webhooks.ssrf import Guard, Target, UnresolvableHostError, UnsafeURLError
@@ -82,9 +83,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 async def check(guard: Guard, url: str, *, loopback: bool) -> Target | Outcome:
     """The checked address to send to, or the failed outcome of every delivery to `url` now.
 
-    A batch of deliveries to one URL is checked once: each request then goes to the checked
-    address itself (pinned, with the name in `Host` and SNI), so the address connected to is
-    always the one the guard allowed, however often DNS changes meanwhile.
+    A batch of deliveries to one URL is checked once: each request then opens its connection to
+    the checked address (kit/pinned_http.py), so the address connected to is always one the guard
+    allowed, however often DNS changes meanwhile.
     """
     started = time.perf_counter()
     try:
@@ -128,18 +129,17 @@ async def send(
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
-        "host": target.host_header,
         **signing.headers(message.secrets, message.event_id, utcnow(), body),
     }
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    request = client.build_request(
-        "POST", target.pinned_url, content=body.encode(), headers=headers, extensions=extensions
-    )
+    # The receiver's own URL (so kept-alive connections and TLS go by its name), connected to the
+    # checked address only: `client` is kit.pinned_http's.
+    request = client.build_request("POST", target.url, content=body.encode(), headers=headers)
     try:
         # One deadline for the whole exchange: httpx2's own timeouts are per read, so a receiver
         # that drips a byte at a time would otherwise hold the worker indefinitely.
         async with asyncio.timeout(timeout_s):
-            response = await client.send(request, follow_redirects=False, stream=True)
+            with pinned_http.pinned_to(target.address):
+                response = await client.send(request, follow_redirects=False, stream=True)
             try:
                 received = b""
                 async for chunk in response.aiter_bytes():

@@ -2,8 +2,8 @@
 
 A URL is checked twice because DNS can change between the two: a name that resolved to a public
 address at creation may point at 127.0.0.1 or at the cloud metadata service (169.254.169.254) by
-the time it is delivered to. At delivery the request goes to the exact address that was checked
-(with the real name in `Host` and in TLS SNI), so a second lookup cannot swap it either.
+the time it is delivered to. At delivery the connection opens to the exact address that was checked
+(kit/pinned_http.py; the real name stays in the URL, `Host` and TLS), so a second lookup cannot swap it.
 """
 
 from __future__ import annotations
@@ -37,19 +37,6 @@ class Target:
     host: str
     port: int
     address: IPAddress
-
-    @property
-    def pinned_url(self) -> str:
-        """The URL with its host replaced by the checked address."""
-        parts = urlsplit(self.url)
-        shown = f"[{self.address}]" if self.address.version == 6 else str(self.address)  # noqa: PLR2004
-        return parts._replace(netloc=f"{shown}:{self.port}").geturl()
-
-    @property
-    def host_header(self) -> str:
-        """`Host` as the receiver expects it."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
 
 
 class Guard:

@@ -16,12 +16,12 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import httpx2
 from redis.exceptions import RedisError
 from taskiq import AsyncBroker, InMemoryBroker
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
+from shipyard.kit import pinned_http
 from shipyard.kit.db import Database
 from shipyard.kit.idempotency import IdempotencyStore
 from shipyard.kit.logging import get_logger
@@ -60,12 +60,8 @@ class Runtime:
         # A connection kept alive for every job that may run at once: with httpx's default of 20, a
         # worker running 32 deliveries to one endpoint opened a new connection for a third of them.
         keep_alive = max(settings.jobs_concurrency, 20)
-        self.http = httpx2.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,
-            timeout=settings.webhook_timeout_s,
-            limits=httpx2.Limits(max_connections=max(keep_alive, 100), max_keepalive_connections=keep_alive),
-        )
+        # Connections go only to the address checked for each request (kit/pinned_http.py).
+        self.http = pinned_http.client(timeout_s=settings.webhook_timeout_s, keep_alive=keep_alive)
         # In-process transport: this process runs whatever it enqueues, so it must not take more than it can run.
         self.local = isinstance(broker, InMemoryBroker)
         self.in_flight = 0
