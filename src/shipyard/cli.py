@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import shipyard.domains  # noqa: F401  # installs the domains' scopes, which `tokens create` checks
 from shipyard.backup.cli import add_commands as add_backup_commands
 from shipyard.cli_errors import EXIT_CONFIG, explain
 from shipyard.identity import repository as identity_repository
