@@ -23,9 +23,9 @@ from shipyard.webhooks.schemas import WebhookEndpointCreate
 
 pytestmark = pytest.mark.database_independent
 SRC = Path(domains.__file__).parent
-NOTES = Declarations(
-    scopes=(ScopeDeclaration("notes:read", "Read notes.", Role.VIEWER),),
-    event_types={"note.created": "A note was created."},
+PROBE = Declarations(
+    scopes=(ScopeDeclaration("test-only:read", "A scope no package declares.", Role.VIEWER),),
+    event_types={"test-only.happened": "An event type no package declares."},
 )
 
 
@@ -77,17 +77,17 @@ def test_a_name_declared_twice_stops_the_installation(twice: Declarations, named
 @pytest.mark.usefixtures("installed_again")
 def test_a_scope_installed_after_import_is_published_and_accepted(tmp_path: Path) -> None:
     # The schemas were built at import, before this installation: they read the lists when used.
-    domains.install((*domains.DECLARATIONS, NOTES))
-    assert TokenCreate.model_validate({"name": "n", "scopes": ["notes:read"]}).scopes == ["notes:read"]
-    hook = {"url": "https://hooks.example.com/x", "event_types": ["note.created"]}
-    assert WebhookEndpointCreate.model_validate(hook).event_types == ["note.created"]
+    domains.install((*domains.DECLARATIONS, PROBE))
+    assert TokenCreate.model_validate({"name": "n", "scopes": ["test-only:read"]}).scopes == ["test-only:read"]
+    hook = {"url": "https://hooks.example.com/x", "event_types": ["test-only.happened"]}
+    assert WebhookEndpointCreate.model_validate(hook).event_types == ["test-only.happened"]
     app = create_app(Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
     schemas = app.openapi()["components"]["schemas"]
-    assert "notes:read" in schemas["Scope"]["enum"]
+    assert "test-only:read" in schemas["Scope"]["enum"]
     assert schemas["TokenCreate"]["properties"]["scopes"]["maxItems"] == len(SCOPES)
 
     domains.install()
     with pytest.raises(ValidationError, match="Input should be 'customers:read', "):
-        TokenCreate.model_validate({"name": "n", "scopes": ["notes:read"]})
-    with pytest.raises(ValidationError, match=re.escape("unknown event types: note.created")):
+        TokenCreate.model_validate({"name": "n", "scopes": ["test-only:read"]})
+    with pytest.raises(ValidationError, match=re.escape("unknown event types: test-only.happened")):
         WebhookEndpointCreate.model_validate(hook)
