@@ -7,21 +7,20 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from importlib.metadata import version
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import shipyard.domains  # noqa: F401  # installs the domains' scopes, which `tokens create` checks
 from shipyard.backup.cli import add_commands as add_backup_commands
 from shipyard.cli_errors import EXIT_CONFIG, explain
 from shipyard.identity import repository as identity_repository
 from shipyard.identity import service as identity_service
+from shipyard.kit.cli_transaction import command_settings, in_transaction, refuse
 from shipyard.kit.db import create_database
-from shipyard.kit.logging import configure_logging
-from shipyard.kit.problems import ProblemError
 from shipyard.members.cli import add_commands as add_members_commands
 from shipyard.models import ApiToken
 from shipyard.models.base import utcnow
@@ -29,7 +28,7 @@ from shipyard.ops.backups_pg_cli import ops_app
 from shipyard.ops.secrets_cli import add_commands as add_secrets_commands
 from shipyard.ops.verify import verify_command
 from shipyard.release.cli import add_commands as add_release_commands
-from shipyard.settings import LogFormat, MissingSettingsError, Settings
+from shipyard.settings import MissingSettingsError, Settings
 from shipyard.webhooks.listen_cli import webhooks_app
 from shipyard.worker_cli import add_commands as add_worker_commands
 
@@ -63,41 +62,7 @@ def _root(
     """Shipyard: a production-grade, secure, AI-friendly SaaS platform."""
 
 
-T = TypeVar("T")
 _DURATION = re.compile(r"^(\d+)([dhm])$")
-
-
-def _settings(*, logs_on_stdout: bool = False) -> Settings:
-    settings = Settings()
-    # stdout carries a command's result (`--json` output, a token's secret): its logs go to stderr.
-    # Only the server logs to stdout, where its process manager collects them.
-    stream = sys.stdout if logs_on_stdout else sys.stderr
-    configure_logging(json_lines=settings.log_format is LogFormat.JSON, level=settings.log_level, stream=stream)
-    return settings
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
-
-
-def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in one committed transaction: the CLI's request boundary. A problem exits 1 with its detail."""
-
-    async def run() -> T:
-        database = create_database(settings)
-        try:
-            async with database.writer() as session:
-                result = await work(session)
-                await session.commit()
-                return result
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(run())
-    except ProblemError as exc:
-        raise _fail(str(exc.detail)) from None
 
 
 def parse_duration(text: str) -> timedelta:
@@ -118,7 +83,7 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
     """Apply database migrations (as SHIPYARD_MIGRATION_DATABASE_URL's DDL role when set)."""
     from shipyard.kit.migrate import upgrade
 
-    settings = _settings()
+    settings = command_settings()
     upgrade(settings, revision)
     typer.echo(f"database migrated to {revision}")
 
@@ -131,7 +96,7 @@ def check_config() -> None:
     for warning in settings.production_warnings():
         typer.echo(f"warning: {warning}", err=True)
     if settings.is_production and (missing := settings.missing_for_production()):
-        raise _fail("missing required settings: " + ", ".join(missing))
+        raise refuse("missing required settings: " + ", ".join(missing))
 
 
 def _print_bootstrap(base: str, secret: str) -> None:
@@ -185,11 +150,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to bind (default from settings).")] = None,
 ) -> None:
     """Run Shipyard in one process (uvicorn). Production runs it under gunicorn; see deploy/."""
-    settings = _settings(logs_on_stdout=True)
+    settings = command_settings(logs_on_stdout=True)
     try:
         settings.require_production_ready()
     except MissingSettingsError as exc:
-        raise _fail(str(exc)) from None
+        raise refuse(str(exc)) from None
     host = host or settings.host
     port = port or settings.port
     if settings.is_production:
@@ -201,7 +166,7 @@ def serve(
 
         upgrade(settings)
     if not settings.is_production:
-        created = _in_transaction(settings, identity_service.bootstrap)
+        created = in_transaction(settings, identity_service.bootstrap)
         if created is not None:
             _print_bootstrap(_base_url(settings, host, port), created.issued.secret)
     import uvicorn
@@ -235,14 +200,14 @@ def orgs_create(
     owner_email: Annotated[str, typer.Option(help="Email of the owner (created if new).")] = "admin@localhost",
 ) -> None:
     """Create an organisation with an owner."""
-    settings = _settings()
+    settings = command_settings()
 
     async def work(session: AsyncSession) -> str:
         owner = await identity_service.get_or_create_user(session, owner_email)
         organization = await identity_service.create_organization(session, name, slug=slug, owner=owner)
         return organization.slug
 
-    typer.echo(f"created organisation {_in_transaction(settings, work)}")
+    typer.echo(f"created organisation {in_transaction(settings, work)}")
 
 
 AS_JSON = typer.Option("--json", help="Print a JSON array with stable field names (docs/cli.md).")
@@ -255,8 +220,8 @@ def _iso(moment: datetime | None) -> str | None:
 @orgs_app.command("list")
 def orgs_list(as_json: Annotated[bool, AS_JSON] = False) -> None:
     """List organisations (slug, id and name per line, or --json)."""
-    settings = _settings()
-    organizations = _in_transaction(settings, identity_repository.list_organizations)
+    settings = command_settings()
+    organizations = in_transaction(settings, identity_repository.list_organizations)
     if as_json:
         rows = [
             {"id": org.id, "slug": org.slug, "name": org.name, "created_at": _iso(org.created_at)}
@@ -277,27 +242,27 @@ def tokens_create(
     user: Annotated[str | None, typer.Option(help="Creator's email (default: the org's first owner).")] = None,
 ) -> None:
     """Create an API token and print its secret once."""
-    settings = _settings()
+    settings = command_settings()
     lifetime = parse_duration(expires_in) if expires_in is not None else None
     wanted = [scope.strip() for scope in scopes.split(",") if scope.strip()]
 
     async def work(session: AsyncSession) -> str:
         organization = await identity_repository.get_organization_by_slug(session, org)
         if organization is None:
-            raise _fail(f"no organisation with slug {org!r}")
+            raise refuse(f"no organisation with slug {org!r}")
         creator = (
             await identity_repository.get_user_by_email(session, user)
             if user
             else await identity_repository.first_owner(session, organization.id)
         )
         if creator is None:
-            raise _fail("no such user" if user else "the organisation has no owner")
+            raise refuse("no such user" if user else "the organisation has no owner")
         issued = await identity_service.issue_token(
             session, organization.id, creator.id, name=name, scopes=wanted, expires_in=lifetime, principal=None
         )
         return issued.secret
 
-    typer.echo(_in_transaction(settings, work))
+    typer.echo(in_transaction(settings, work))
 
 
 def _status(token: ApiToken) -> str:
@@ -331,15 +296,15 @@ def tokens_list(
     as_json: Annotated[bool, AS_JSON] = False,
 ) -> None:
     """List an organisation's tokens (never their secrets), one per line or --json."""
-    settings = _settings()
+    settings = command_settings()
 
     async def work(session: AsyncSession) -> list[ApiToken]:
         organization = await identity_repository.get_organization_by_slug(session, org)
         if organization is None:
-            raise _fail(f"no organisation with slug {org!r}")
+            raise refuse(f"no organisation with slug {org!r}")
         return list(await identity_repository.list_tokens_by_org(session, organization.id))
 
-    tokens = _in_transaction(settings, work)
+    tokens = in_transaction(settings, work)
     if as_json:
         typer.echo(json.dumps([_token_row(token) for token in tokens], indent=2))
         return
@@ -353,16 +318,16 @@ def tokens_revoke(
     org: Annotated[str, typer.Option(help="Organisation slug.")],
 ) -> None:
     """Revoke a token; running processes stop accepting it within the token cache TTL (5 s)."""
-    settings = _settings()
+    settings = command_settings()
 
     async def work(session: AsyncSession) -> None:
         organization = await identity_repository.get_organization_by_slug(session, org)
         token = await identity_repository.get_token(session, organization.id, token_id) if organization else None
         if token is None:
-            raise _fail(f"no token {token_id!r} in organisation {org!r}")
+            raise refuse(f"no token {token_id!r} in organisation {org!r}")
         await identity_service.revoke_token(session, None, token)
 
-    _in_transaction(settings, work)
+    in_transaction(settings, work)
     typer.echo(f"revoked {token_id}")
 
 
@@ -372,7 +337,7 @@ app.command("verify")(verify_command)
 @app.command()
 def mcp() -> None:
     """Serve the read-only MCP server over stdio, as the API token in SHIPYARD_MCP_TOKEN."""
-    # No _settings() here: it logs to stdout, and over stdio stdout carries the protocol.
+    # No command_settings() here: it logs to stdout, and over stdio stdout carries the protocol.
     from shipyard.mcp.stdio import main as serve_mcp
 
     serve_mcp()

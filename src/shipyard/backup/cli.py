@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -10,17 +9,9 @@ from typing import Annotated
 import typer
 
 from shipyard.backup.age_keys import BackupError
-from shipyard.kit.logging import configure_logging
-from shipyard.settings import LogFormat, Settings
+from shipyard.kit.cli_transaction import command_settings, refuse
 
 db_app = typer.Typer(help="Move the database.", no_args_is_help=True)
-
-
-def _settings() -> Settings:
-    settings = Settings()
-    # Log lines go to stderr: stdout carries the command's own report.
-    configure_logging(json_lines=settings.log_format is LogFormat.JSON, level=settings.log_level, stream=sys.stderr)
-    return settings
 
 
 def _progress(label: str) -> Callable[[int, int], None]:
@@ -43,12 +34,11 @@ def backup(
     """Back the SQLite database up online, encrypted with age to SHIPYARD_BACKUP_AGE_RECIPIENT."""
     from shipyard.backup.operations import run_backup
 
-    settings = _settings()
+    settings = command_settings()
     try:
         result = run_backup(settings, path, "shipyard backup", _progress("backup"))
     except BackupError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from None
+        raise refuse(str(exc)) from None
     typer.echo(f"backup written to {result.path} ({result.size_bytes} bytes, {result.duration_s:.1f} s)")
 
 
@@ -58,12 +48,11 @@ def restore(
     """Restore a backup over the SQLite database (stop Shipyard first); the old file is kept aside."""
     from shipyard.backup.operations import run_restore
 
-    settings = _settings()
+    settings = command_settings()
     try:
         result = run_restore(settings, path, "shipyard restore")
     except BackupError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from None
+        raise refuse(str(exc)) from None
     aside = f"; the previous database is kept at {result.kept_aside}" if result.kept_aside else ""
     typer.echo(f"restored {path} (schema revision {result.revision}) to {result.database}{aside}")
 
@@ -76,12 +65,11 @@ def db_copy(
     """Copy the SQLite database into PostgreSQL: schema by migrations, COPY per table, verified, all or nothing."""
     from shipyard.backup.copy_operation import run_copy
 
-    settings = _settings()
+    settings = command_settings()
     try:
         result = run_copy(settings, to, force=force, report=lambda line: typer.echo(line, err=True))
     except BackupError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from None
+        raise refuse(str(exc)) from None
     typer.echo(
         f"copied {result.total_rows} rows in {len(result.rows)} tables (schema revision {result.revision})"
         f" in {result.duration_s:.1f} s; every table verified. Point DATABASE_URL at the target next."

@@ -37,7 +37,7 @@ async def create_token(body: TokenCreate, principal: TokensWrite, session: DBSes
         principal.organization_id,
         principal.user_id,
         name=body.name,
-        scopes=[scope.value for scope in body.scopes],
+        scopes=list(body.scopes),
         expires_in=timedelta(days=body.expires_in_days) if body.expires_in_days else None,
         principal=principal,
     )

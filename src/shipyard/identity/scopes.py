@@ -1,56 +1,41 @@
-"""Scopes a token can carry, and the scopes each role may grant."""
+"""Scopes a token can carry, and the scopes each role may grant.
+
+Identity owns the mechanism, not the list: each package declares its own scopes in its `catalogue.py`
+(identity too), and the composition layer (`shipyard/domains.py`) installs them all here once, at
+import (decision 0055), so identity imports no domain. `SCOPES` and `ROLE_SCOPES` are filled in place, so a
+module that imported them before the installation still sees every scope.
+"""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from collections.abc import Iterable
 
+from shipyard.identity.declarations import ScopeDeclaration
 from shipyard.models.membership import Role
 
+# Each role holds what the roles before it hold. Owners hold what admins do; what only an owner may do
+# (owners' roles, billing) is a rule of the service, not a scope.
+_ROLES_FROM_LEAST = (Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER)
 
-class Scope(StrEnum):
-    """A permission a token can carry."""
-
-    CUSTOMERS_READ = "customers:read"
-    CUSTOMERS_WRITE = "customers:write"
-    INVOICES_READ = "invoices:read"
-    INVOICES_WRITE = "invoices:write"
-    TOKENS_WRITE = "tokens:write"
-    AUDIT_READ = "audit:read"
-    WEBHOOKS_READ = "webhooks:read"
-    WEBHOOKS_WRITE = "webhooks:write"
-    MCP_READ = "mcp:read"
-    ERRORS_READ = "errors:read"
-    MEMBERS_READ = "members:read"
-    MEMBERS_WRITE = "members:write"
+# Every scope with its description, in the order the composition layer lists the declarations.
+SCOPES: dict[str, str] = {}
+# A role is a ceiling: sessions get exactly these, tokens at most these.
+ROLE_SCOPES: dict[Role, frozenset[str]] = {}
 
 
-SCOPES: dict[str, str] = {
-    Scope.CUSTOMERS_READ: "Read customers.",
-    Scope.CUSTOMERS_WRITE: "Create, update and archive customers.",
-    Scope.INVOICES_READ: "Read invoices.",
-    Scope.INVOICES_WRITE: "Create, edit, finalize, pay and void invoices.",
-    Scope.TOKENS_WRITE: "List, create and revoke API tokens.",
-    Scope.AUDIT_READ: "Read the organisation's audit log.",
-    Scope.WEBHOOKS_READ: "Read webhook endpoints, deliveries and events.",
-    Scope.WEBHOOKS_WRITE: "Manage webhook endpoints.",
-    Scope.MCP_READ: "Query the read-only MCP server.",
-    Scope.ERRORS_READ: "Read recent server errors (an operator's token: the whole deployment's).",
-    Scope.MEMBERS_READ: "Read the organisation's members.",
-    Scope.MEMBERS_WRITE: "Change members' roles, remove members, and manage invitations.",
-}
-
-_READ = frozenset({"customers:read", "invoices:read", "mcp:read", "members:read"})
-_WRITE = _READ | {"customers:write", "invoices:write", "webhooks:read"}
-_ADMIN = _WRITE | {"tokens:write", "audit:read", "webhooks:write", "errors:read", "members:write"}
-
-# A role is a ceiling: sessions get exactly these, tokens at most these. Owners hold what admins do;
-# what only an owner may do (owners' roles, billing) is a rule of the service, not a scope.
-ROLE_SCOPES: dict[Role, frozenset[str]] = {
-    Role.VIEWER: _READ,
-    Role.MEMBER: frozenset(_WRITE),
-    Role.ADMIN: frozenset(_ADMIN),
-    Role.OWNER: frozenset(_ADMIN),
-}
+def install(declarations: Iterable[ScopeDeclaration]) -> None:
+    """Make `declarations` the scopes Shipyard knows; called by the composition layer, once per process."""
+    declared = list(declarations)
+    names = [declaration.name for declaration in declared]
+    if duplicated := sorted({name for name in names if names.count(name) > 1}):
+        msg = f"scopes declared twice: {', '.join(duplicated)}"
+        raise ValueError(msg)
+    SCOPES.clear()
+    SCOPES.update({declaration.name: declaration.description for declaration in declared})
+    ROLE_SCOPES.clear()
+    for rank, role in enumerate(_ROLES_FROM_LEAST):
+        grantors = set(_ROLES_FROM_LEAST[: rank + 1])
+        ROLE_SCOPES[role] = frozenset(d.name for d in declared if d.granted_from in grantors)
 
 
 def unknown_scopes(scopes: list[str] | set[str] | frozenset[str]) -> list[str]:

@@ -6,44 +6,26 @@ rule does. This is how the first-run owner of `default` invites the person who w
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.identity import repository as identity_repository
-from shipyard.kit.db import create_database
-from shipyard.kit.logging import configure_logging
-from shipyard.kit.problems import ProblemError
+from shipyard.kit.cli_transaction import CommandRefusedError, command_settings, in_transaction
 from shipyard.members import invitation_service as invitations
 from shipyard.members import repository
 from shipyard.members import service as member_service
 from shipyard.members.repository import MemberRow
 from shipyard.models import Organization, Role
-from shipyard.settings import LogFormat, Settings
 
-T = TypeVar("T")
 members_app = typer.Typer(help="Manage an organisation's members and invitations.", no_args_is_help=True)
 ORG = typer.Option("--org", help="Organisation slug.")
 AS_JSON = typer.Option("--json", help="Print a JSON array with stable field names (docs/cli.md).")
 ROLES = ", ".join(role.value for role in Role)
-
-
-class _RefusedError(Exception):
-    """A one-line refusal for stderr."""
-
-
-def _settings() -> Settings:
-    settings = Settings()
-    # stdout carries the result (`--json`, a printed link): logs go to stderr.
-    configure_logging(json_lines=settings.log_format is LogFormat.JSON, level=settings.log_level, stream=sys.stderr)
-    return settings
 
 
 def _role(value: str) -> Role:
@@ -54,32 +36,11 @@ def _role(value: str) -> Role:
         raise typer.BadParameter(msg) from None
 
 
-def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """`work` in one committed transaction; a refusal exits 1 with one line on stderr."""
-
-    async def run() -> T:
-        database = create_database(settings)
-        try:
-            async with database.writer() as session:
-                result = await work(session)
-                await session.commit()
-                return result
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(run())
-    except (ProblemError, _RefusedError) as exc:
-        detail = exc.detail if isinstance(exc, ProblemError) else str(exc)
-        typer.echo(f"error: {detail}", err=True)
-        raise typer.Exit(code=1) from None
-
-
 async def _organization(session: AsyncSession, slug: str) -> Organization:
     organization = await identity_repository.get_organization_by_slug(session, slug)
     if organization is None:
         msg = f"no organisation with slug {slug!r}"
-        raise _RefusedError(msg)
+        raise CommandRefusedError(msg)
     return organization
 
 
@@ -92,7 +53,7 @@ async def _member(session: AsyncSession, organization: Organization, member: str
         found = await repository.get_member(session, organization.id, member)
     if found is None:
         msg = f"no member {member!r} in organisation {organization.slug!r}"
-        raise _RefusedError(msg)
+        raise CommandRefusedError(msg)
     return found
 
 
@@ -106,7 +67,7 @@ def invite(
     ] = False,
 ) -> None:
     """Invite an email address; the link goes out by email (or the log, without SMTP)."""
-    settings = _settings()
+    settings = command_settings()
     wanted = _role(role)
     try:
         address = validate_email(email, check_deliverability=False).normalized
@@ -118,7 +79,7 @@ def invite(
         context = invitations.InvitationContext(settings.public_url, timedelta(days=settings.invitation_ttl_days))
         return await invitations.create(session, None, organization, email=address, role=wanted, context=context)
 
-    issued = _run(settings, work)
+    issued = in_transaction(settings, work)
     typer.echo(
         issued.link if print_link else f"invited {issued.invitation.email} as {wanted.value} ({issued.invitation.id})"
     )
@@ -127,13 +88,13 @@ def invite(
 @members_app.command("list")
 def list_members(org: Annotated[str, ORG], as_json: Annotated[bool, AS_JSON] = False) -> None:
     """The organisation's members, oldest first (id, role, email and name per line, or --json)."""
-    settings = _settings()
+    settings = command_settings()
 
     async def work(session: AsyncSession) -> list[MemberRow]:
         organization = await _organization(session, org)
         return await repository.list_members(session, organization.id, limit=10_000, after_id=None)
 
-    reads = [member_service.member_read(membership, user) for membership, user in _run(settings, work)]
+    reads = [member_service.member_read(membership, user) for membership, user in in_transaction(settings, work)]
     if as_json:
         typer.echo(json.dumps([read.model_dump(mode="json") for read in reads], indent=2))
         return
@@ -148,7 +109,7 @@ def set_role(
     role: Annotated[str, typer.Option(help=f"The new role: {ROLES}.")],
 ) -> None:
     """Change a member's role (the last owner stays an owner). Processes notice within the token cache TTL."""
-    settings = _settings()
+    settings = command_settings()
     wanted = _role(role)
 
     async def work(session: AsyncSession) -> str:
@@ -157,7 +118,7 @@ def set_role(
         await member_service.change_role(session, None, organization.id, membership.id, wanted)
         return membership.id
 
-    typer.echo(f"{_run(settings, work)} is now {wanted.value}")
+    typer.echo(f"{in_transaction(settings, work)} is now {wanted.value}")
 
 
 @members_app.command("remove")
@@ -166,7 +127,7 @@ def remove(
     org: Annotated[str, ORG],
 ) -> None:
     """Remove a member and revoke their tokens in the organisation (never the last owner)."""
-    settings = _settings()
+    settings = command_settings()
 
     async def work(session: AsyncSession) -> str:
         organization = await _organization(session, org)
@@ -174,7 +135,7 @@ def remove(
         await member_service.remove(session, None, organization.id, membership.id)
         return membership.id
 
-    typer.echo(f"removed {_run(settings, work)}")
+    typer.echo(f"removed {in_transaction(settings, work)}")
 
 
 def add_commands(app: typer.Typer) -> None:

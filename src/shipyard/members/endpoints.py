@@ -10,19 +10,19 @@ from shipyard.auth.sessions.store import SessionStore
 from shipyard.identity.app_state import identity_state
 from shipyard.identity.auth import Authenticated, require_scopes
 from shipyard.identity.principal import Principal
-from shipyard.identity.scopes import Scope
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import DBSession
 from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
 from shipyard.kit.problems import ProblemError, ResourceNotFoundError, problem_responses
 from shipyard.members import service as member_service
+from shipyard.members.catalogue import MEMBERS_READ, MEMBERS_WRITE
 from shipyard.members.schemas import MemberRead, MemberUpdate
 
 router = APIRouter(prefix=f"{API_V1}/members", tags=["members"], responses=problem_responses(401, 403))
 Paging = Annotated[PageParams, Depends(page_params_for("mem"))]
 MemberID = Annotated[str, "member ID"]
-MembersRead = Annotated[Principal, require_scopes(Scope.MEMBERS_READ.value)]
-MembersWrite = Annotated[Principal, require_scopes(Scope.MEMBERS_WRITE.value)]
+MembersRead = Annotated[Principal, require_scopes(MEMBERS_READ)]
+MembersWrite = Annotated[Principal, require_scopes(MEMBERS_WRITE)]
 
 
 def forget_cached_tokens(request: Request, organization_id: str, user_id: str) -> None:
@@ -64,8 +64,8 @@ def _lacks_members_write() -> ProblemError:
     return ProblemError(
         403,
         "insufficient_scope",
-        f"This token lacks the scope {Scope.MEMBERS_WRITE.value}.",
-        missing_scopes=[Scope.MEMBERS_WRITE.value],
+        f"This token lacks the scope {MEMBERS_WRITE}.",
+        missing_scopes=[MEMBERS_WRITE],
     )
 
 
@@ -82,7 +82,7 @@ async def remove_member(
         plan = await member_service.departure(reader, principal, member_id)
     from_browser = principal.session_id is not None
     needs_scope = plan.membership is not None and not (plan.leaving and from_browser)
-    if needs_scope and not principal.has_scope(Scope.MEMBERS_WRITE):
+    if needs_scope and not principal.has_scope(MEMBERS_WRITE):
         raise _lacks_members_write()
     if plan.leaving and from_browser:
         await _move_session_before_leaving(request, principal, plan)

@@ -12,9 +12,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     Strict,
     StrictBool,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from shipyard.events.catalogue import SUBSCRIBABLE
 from shipyard.kit.secret_response import CarriesSecret
@@ -29,6 +32,15 @@ def _known_types(value: list[str]) -> list[str]:
         msg = f"unknown event types: {', '.join(unknown)} (see GET /api/v1/events for what exists)"
         raise ValueError(msg)
     return sorted(set(value))
+
+
+class _ListsTheSubscribableTypes:
+    """Publishes the event types in the schema when the document is built: they are installed after import."""
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        generated = handler(schema)
+        generated["enum"] = sorted(SUBSCRIBABLE)
+        return generated
 
 
 URL = Annotated[
@@ -46,7 +58,7 @@ URL = Annotated[
 ]
 EventTypes = Annotated[
     # The schema lists the types the validator below accepts, so a client can know them beforehand.
-    list[Annotated[Text, Field(json_schema_extra={"enum": sorted(SUBSCRIBABLE)})]],
+    list[Annotated[Text, _ListsTheSubscribableTypes()]],
     Field(min_length=1, max_length=MAX_EVENT_TYPES, description="Event types to receive, or `*` for all."),
     AfterValidator(_known_types),
 ]

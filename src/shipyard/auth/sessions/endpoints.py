@@ -23,7 +23,7 @@ from shipyard.auth.sessions.schemas import (
 from shipyard.auth.sessions.store import SessionRecord, SessionStore
 from shipyard.identity.auth import Authenticated
 from shipyard.identity.browser_sessions import session_expired
-from shipyard.identity.scopes import Scope
+from shipyard.identity.catalogue import TOKENS_WRITE
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.problems import ProblemError, problem_responses, render_problem_error
@@ -147,11 +147,11 @@ async def revoke_my_session(
     session_id: SessionID, principal: Authenticated, session: DBSession, request: Request
 ) -> None:
     """Sign one of your browsers out at once. An API token needs `tokens:write` for this."""
-    if principal.token_id is not None and not principal.has_scope(Scope.TOKENS_WRITE):
+    if principal.token_id is not None and not principal.has_scope(TOKENS_WRITE):
         raise ProblemError(
             403,
             "insufficient_scope",
-            f"This token lacks the scope {Scope.TOKENS_WRITE}.",
-            missing_scopes=[Scope.TOKENS_WRITE.value],
+            f"This token lacks the scope {TOKENS_WRITE}.",
+            missing_scopes=[TOKENS_WRITE],
         )
     await sessions.revoke_own_session(_store(request), session, principal.user_id, session_id)
