@@ -31,6 +31,8 @@ from tests.fixtures.receiver import Receiver  # noqa: E402
 from tests.fixtures.servers import PostgresServer  # noqa: E402
 from tests.fixtures.workers import Process, processes, start  # noqa: E402
 
+# Installs every domain's scopes and event types (decision 0055): the events below need theirs.
+import shipyard.domains  # noqa: E402, F401
 from shipyard.events import service as event_service  # noqa: E402
 from shipyard.identity import service as identity_service  # noqa: E402
 from shipyard.identity.principal import Principal  # noqa: E402

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import bulk
 
+# Installs every domain's scopes and event types (decision 0055), which the tokens below are given.
+import shipyard.domains  # noqa: F401
 from shipyard.identity import service as identity_service
 from shipyard.identity.scopes import ROLE_SCOPES
 from shipyard.invoice_totals import service as invoice_totals
