@@ -76,7 +76,7 @@ def _token(cluster: Cluster) -> str:
 def test_a_workers_webhook_for_a_new_invoice_reaches_the_customers_receiver(hardened: Cluster, tmp_path: Path) -> None:
     token = _token(hardened)
     status, endpoint = _api(
-        token, "POST", "/api/v1/webhooks",
+        token, "POST", "/api/v1/webhook-endpoints",
         {"url": f"https://{WEBHOOK_RECEIVER_NAME}/shipyard", "event_types": ["invoice.created"]},
     )  # fmt: skip
     assert status == 201, endpoint
