@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from deploy.cluster import hosts, lock, network
+from deploy.cluster import dev_provider, hosts, lock, network, pki
 from deploy.cluster.commands import in_netns, run
 from deploy.cluster.config import (
     HARDENED_SSH_PORT,
@@ -159,6 +159,8 @@ def up() -> Timings:
     root, _ = ensure_root()
     timings.record("root", started)
     STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dev_provider.ensure_installed()
+    pki.ensure_ca()
     started = time.monotonic()
     network.create()
     public_key = _make_key()

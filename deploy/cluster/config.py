@@ -32,6 +32,19 @@ SUBNET_BITS = 24
 # The edge's 80 and 443 are published on this machine's loopback, on these ports by default.
 LOOPBACK_HTTP_PORT = int(os.environ.get("SHIPYARD_CLUSTER_HTTP_PORT", "8780"))
 LOOPBACK_HTTPS_PORT = int(os.environ.get("SHIPYARD_CLUSTER_HTTPS_PORT", "8743"))
+# The site's name (the inventory's shipyard_domain): every host resolves it to the edge's private
+# address, as split-horizon DNS would; the internet reaches the public one.
+SITE = "shipyard.test"
+# A webhook receiver on the internet host. The app's SSRF guard sends webhooks to global addresses
+# only, so it gets one: the retired 6to4 relay prefix (RFC 7526), global in Python's sense and used
+# by no one. It exists only inside the namespace (docs/decisions/0054).
+WEBHOOK_RECEIVER_NAME = "hooks.customer.test"
+WEBHOOK_RECEIVER_ADDRESS = "192.88.99.10"
+# The development OpenID provider (tests/oidc_provider) and this machine's Node.js, bound read-only
+# into the identity host, which has no internet to install them (docs/decisions/0053).
+DEV_PROVIDER_DIR = REPO / "tests" / "oidc_provider"
+DEV_PROVIDER_MOUNT = "/opt/shipyard-dev-idp"
+NODE_MOUNT = "/usr/local/bin/node"
 INITIAL_SSH_PORT = 22
 HARDENED_SSH_PORT = 2222
 

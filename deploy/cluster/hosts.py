@@ -13,16 +13,24 @@ import time
 import uuid
 from pathlib import Path
 
+from deploy.cluster import pki
 from deploy.cluster.commands import in_netns, run
 from deploy.cluster.config import (
+    DEV_PROVIDER_DIR,
+    DEV_PROVIDER_MOUNT,
     HOSTS,
     MANAGEMENT_ADDRESS,
+    NODE_MOUNT,
     PRIVATE_BRIDGE,
+    SITE,
     STATE_DIR,
     SUBNET_BITS,
+    WEBHOOK_RECEIVER_ADDRESS,
+    WEBHOOK_RECEIVER_NAME,
     ClusterError,
     Host,
 )
+from deploy.cluster.dev_provider import node_path
 from deploy.cluster.network import attach_to_public_bridge
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -71,7 +79,14 @@ def prepare(host: Host, root: Path, public_key: str) -> Path:
     for directory in (upper, work, merged):
         directory.mkdir(parents=True, exist_ok=True)
     _write(upper / "etc/hostname", f"{host.name}\n")
-    _write(upper / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {host.name}\n")
+    edge = next(other for other in HOSTS if other.public_address)
+    # What DNS would answer: the site at the edge (its private address, seen from inside), the
+    # customer's webhook receiver on the internet.
+    names = f"{edge.private_address} {SITE}\n{WEBHOOK_RECEIVER_ADDRESS} {WEBHOOK_RECEIVER_NAME}\n"
+    _write(upper / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {host.name}\n{names}")
+    pki.trust(upper, root)
+    if host.public_address:
+        pki.plant_caddy_root(upper, root)
     _write(upper / "etc/machine-id", f"{uuid.uuid4().hex}\n", 0o444)
     for name, text in _network_files(host).items():
         _write(upper / "etc/systemd/network" / name, text)
@@ -123,6 +138,8 @@ def start(host: Host, merged: Path) -> int:
     ]
     if host.public_address:
         nspawn.append(f"--network-veth-extra={public_veth(host)}:{PUBLIC_INTERFACE}")
+    if host.group == "identity":
+        nspawn += [f"--bind-ro={node_path()}:{NODE_MOUNT}", f"--bind-ro={DEV_PROVIDER_DIR}:{DEV_PROVIDER_MOUNT}"]
     # The shell joins the container's cgroups, then becomes nspawn inside the cluster's namespace.
     join = "; ".join(f'echo $$ > "{directory}/cgroup.procs"' for directory in cgroups)
     command = ["sh", "-c", f'{join}; exec "$@"', "sh", *in_netns(nspawn)]

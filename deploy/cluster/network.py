@@ -19,6 +19,7 @@ from deploy.cluster.config import (
     PUBLIC_BRIDGE,
     PUBLIC_GATEWAY,
     SUBNET_BITS,
+    WEBHOOK_RECEIVER_ADDRESS,
 )
 
 INTERNET_VETH = "sy-inet"
@@ -44,6 +45,9 @@ def create() -> None:
     _ip("link", "set", "inet0", "up", namespace=INTERNET_NETNS)
     private_subnet = f"{PRIVATE_PREFIX}.0/{SUBNET_BITS}"
     _ip("route", "add", private_subnet, "via", PUBLIC_GATEWAY, namespace=INTERNET_NETNS)
+    # The webhook receiver's global address lives on the internet host and is routed only here.
+    _ip("address", "add", f"{WEBHOOK_RECEIVER_ADDRESS}/32", "dev", "inet0", namespace=INTERNET_NETNS)
+    _ip("route", "add", f"{WEBHOOK_RECEIVER_ADDRESS}/32", "via", INTERNET_ADDRESS)
 
 
 def attach_to_public_bridge(interface: str) -> None:

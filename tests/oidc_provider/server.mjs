@@ -10,14 +10,21 @@
 //   "clients": [ { client_id, client_secret, redirect_uris, ... } ],
 //   "jwks": { "keys": [ <private RS256 JWK with kid> ] },
 //   "cookie_keys": [ "<random>" ],
+//   "behind_proxy": false,                 // trust X-Forwarded-Proto/-Host (a reverse proxy in front)
 //   "accounts": [ { sub, email, email_verified, name, given_name, family_name,
 //                   provider, name_only_on_first_login?, password? } ]
 // }
 //
 // The interaction pages (login, consent, cancel) are our own, minimal and
 // stable, so an HTTP client or a browser can drive them: see README.md.
+//
+// An issuer with a path (https://example.com/auth) serves every route under
+// that path, as behind a proxy that routes /auth/* here. Without "jwks" or
+// "cookie_keys" the provider makes its own at start, kept in memory only.
 
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import * as http from 'node:http';
 import process from 'node:process';
 
 import Provider from 'oidc-provider';
@@ -28,6 +35,11 @@ if (!configPath) {
   process.exit(2);
 }
 const config = JSON.parse(readFileSync(configPath, 'utf8'));
+const mountPath = new URL(config.issuer).pathname.replace(/\/$/, '');
+const jwks = config.jwks ?? {
+  keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), alg: 'RS256', use: 'sig' }],
+};
+const cookieKeys = config.cookie_keys ?? [randomBytes(32).toString('base64url')];
 
 const accounts = new Map(config.accounts.map((account) => [account.sub, account]));
 // Logins through the form, per account: Apple sends the name only on the first.
@@ -91,15 +103,16 @@ async function loadExistingGrant(ctx) {
 
 const provider = new Provider(config.issuer, {
   clients: config.clients,
-  jwks: config.jwks,
+  jwks,
   cookies: {
-    keys: config.cookie_keys,
+    keys: cookieKeys,
     // Cookies ignore ports: on 127.0.0.1 the app's cookies and ours share a jar,
     // so ours carry a prefix no app would pick.
     names: { session: '_idp_session', interaction: '_idp_interaction', resume: '_idp_interaction_resume' },
   },
   findAccount,
   loadExistingGrant,
+  interactions: { url: (ctx, interaction) => `${mountPath}/interaction/${interaction.uid}` },
   // Scope-granted claims go into the ID token too, as Authentik does.
   conformIdTokenClaims: false,
   claims: {
@@ -150,12 +163,12 @@ function loginPage(uid, client, error) {
     'Sign in',
     `<p>to <strong>${escapeHtml(client?.clientName ?? client?.clientId)}</strong> (Shipyard test identity provider)</p>
 ${error ? `<p role="alert" id="error">${escapeHtml(error)}</p>` : ''}
-<form method="post" action="/interaction/${escapeHtml(uid)}/login" data-prompt="login" autocomplete="off">
+<form method="post" action="${mountPath}/interaction/${escapeHtml(uid)}/login" data-prompt="login" autocomplete="off">
 <p><label>Account <input id="login" name="login" required autofocus></label></p>
 <p><label>Password <input id="password" name="password" type="password" placeholder="any"></label></p>
 <p><button type="submit">Sign in</button></p>
 </form>
-<form method="post" action="/interaction/${escapeHtml(uid)}/abort" data-prompt="abort">
+<form method="post" action="${mountPath}/interaction/${escapeHtml(uid)}/abort" data-prompt="abort">
 <button type="submit">Cancel</button>
 </form>
 <p>Accounts:</p><ul>${known}</ul>`,
@@ -167,14 +180,16 @@ function consentPage(uid, client, details) {
   return page(
     'Authorize',
     `<p><strong>${escapeHtml(client?.clientName ?? client?.clientId)}</strong> asks for: ${scopes || 'access'}</p>
-<form method="post" action="/interaction/${escapeHtml(uid)}/confirm" data-prompt="consent">
+<form method="post" action="${mountPath}/interaction/${escapeHtml(uid)}/confirm" data-prompt="consent">
 <button type="submit">Continue</button>
 </form>
-<form method="post" action="/interaction/${escapeHtml(uid)}/abort" data-prompt="abort">
+<form method="post" action="${mountPath}/interaction/${escapeHtml(uid)}/abort" data-prompt="abort">
 <button type="submit">Cancel</button>
 </form>`,
   );
 }
+
+provider.proxy = Boolean(config.behind_proxy);
 
 const INTERACTION = /^\/interaction\/([\w-]+)(?:\/(login|confirm|abort))?$/;
 
@@ -231,7 +246,19 @@ for (const event of ['server_error', 'authorization.error', 'grant.error', 'user
   });
 }
 
-const server = provider.listen(config.port, config.host ?? '127.0.0.1', () => {
+// Mounted at the issuer's path: oidc-provider builds its URLs from originalUrl (its documented way).
+const handle = provider.callback();
+const server = http.createServer((req, res) => {
+  if (req.url !== mountPath && !req.url.startsWith(`${mountPath}/`) && !req.url.startsWith(`${mountPath}?`)) {
+    res.statusCode = 404;
+    res.end();
+    return;
+  }
+  req.originalUrl = req.url;
+  req.url = req.url.slice(mountPath.length) || '/';
+  handle(req, res);
+});
+server.listen(config.port, config.host ?? '127.0.0.1', () => {
   process.stdout.write(`oidc-provider ${config.issuer} listening on ${config.host ?? '127.0.0.1'}:${config.port}\n`);
 });
 server.on('error', (err) => {

@@ -7,7 +7,14 @@ import subprocess
 
 import pytest
 
-from deploy.cluster.config import MANAGEMENT_ADDRESS, PRIVATE_PREFIX, PUBLIC_PREFIX, SUBNET_BITS
+from deploy.cluster.config import (
+    INTERNET_ADDRESS,
+    MANAGEMENT_ADDRESS,
+    PRIVATE_PREFIX,
+    PUBLIC_PREFIX,
+    SUBNET_BITS,
+    WEBHOOK_RECEIVER_ADDRESS,
+)
 from tests.deploy.cluster.conftest import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -32,7 +39,11 @@ def test_every_host_boots_systemd_with_its_own_name_and_address(cluster: Cluster
 def test_the_namespace_routes_only_between_its_own_two_subnets(cluster: Cluster) -> None:
     routes = cluster.in_namespace("ip", "-4", "route", "show").stdout.splitlines()
     destinations = sorted(route.split()[0] for route in routes)
-    assert destinations == [f"{PRIVATE_PREFIX}.0/{SUBNET_BITS}", f"{PUBLIC_PREFIX}.0/{SUBNET_BITS}"]
+    subnets = [f"{PRIVATE_PREFIX}.0/{SUBNET_BITS}", f"{PUBLIC_PREFIX}.0/{SUBNET_BITS}"]
+    # ...and the webhook receiver's one global address, to the internet host (decisions/0054).
+    assert destinations == sorted([*subnets, WEBHOOK_RECEIVER_ADDRESS])
+    receiver = next(route for route in routes if route.startswith(f"{WEBHOOK_RECEIVER_ADDRESS} "))
+    assert f"via {INTERNET_ADDRESS} " in receiver
     # The host's view of the outside: one default route, to the namespace, which has none itself.
     app = cluster.host("app1")
     assert f"default via {MANAGEMENT_ADDRESS}" in cluster.ssh(app, "ip -4 route show").stdout
