@@ -93,7 +93,7 @@ def db_rebuild_invoice_totals(
     from shipyard.kit.db import create_database
 
     async def rebuild(organization_ids: list[str] | None) -> int:
-        database = create_database(_settings())
+        database = create_database(command_settings())
         try:
             if organization_ids is None:
                 async with database.reader() as session:
