@@ -79,6 +79,8 @@ def variant(suffix: str, *, gunicorn_addition: str = "") -> str:
                 archive.extractall(unpacked, filter="data")
             config = unpacked / "deploy" / "gunicorn.conf.py"
             config.write_text(config.read_text(encoding="utf-8") + "\n" + gunicorn_addition + "\n", encoding="utf-8")
+            # The archive's root becomes the release directory: the service user must enter it.
+            unpacked.chmod(0o755)
             with tarfile.open(tarball.with_suffix(".part"), "w:gz") as archive:
                 archive.add(unpacked, arcname=".")
     tarball.with_suffix(".part").rename(tarball)
