@@ -8,7 +8,10 @@ goes into it, the lockfile and the source tree, not on the commit: a docs-only c
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
+import tarfile
+import tempfile
 from pathlib import Path
 
 from deploy.cluster.commands import run
@@ -51,3 +54,34 @@ def ensure_release() -> tuple[str, Path]:
             timeout=BUILD_TIMEOUT_SECONDS,
         )
     return key, RELEASE_CACHE
+
+
+def variant(suffix: str, *, gunicorn_addition: str = "") -> str:
+    """A second release id for the same build (the rolling deploy's tests), cached beside it.
+
+    The tarball is the current release's, unpacked on the hosts under ``<key>-<suffix>``; with
+    ``gunicorn_addition`` its ``deploy/gunicorn.conf.py`` ends with that code (a release that
+    starts but is broken). Built once per key and suffix, in seconds: no download.
+    """
+    key, cache = ensure_release()
+    release = f"{key}-{suffix}"
+    tarball = cache / release / "release.tar.gz"
+    if tarball.exists():
+        return release
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    source = cache / key / "release.tar.gz"
+    if not gunicorn_addition:
+        shutil.copyfile(source, tarball.with_suffix(".part"))
+    else:
+        with tempfile.TemporaryDirectory() as work:
+            unpacked = Path(work)
+            with tarfile.open(source) as archive:
+                archive.extractall(unpacked, filter="data")
+            config = unpacked / "deploy" / "gunicorn.conf.py"
+            config.write_text(config.read_text(encoding="utf-8") + "\n" + gunicorn_addition + "\n", encoding="utf-8")
+            # The archive's root becomes the release directory: the service user must enter it.
+            unpacked.chmod(0o755)
+            with tarfile.open(tarball.with_suffix(".part"), "w:gz") as archive:
+                archive.add(unpacked, arcname=".")
+    tarball.with_suffix(".part").rename(tarball)
+    return release

@@ -117,11 +117,20 @@ def test_app_proxies_retry_while_the_app_is_unavailable(variant: str) -> None:
         assert proxy["load_balancing"]["try_duration"] > 0
 
 
-def test_five_vps_variant_probes_each_app_host() -> None:
-    app_proxies = _app_proxies("Caddyfile.multi")
+def test_five_vps_variant_probes_each_app_hosts_readiness_every_second() -> None:
+    # /ready, not /health: a draining host (shipyard drain on) and a release that is not ready
+    # answer 503 there, and the edge must stop sending to them within a rolling deploy's pause.
+    # The read-only MCP unit on the identity host (port 8765) is one process, never drained.
+    app_proxies = [
+        proxy
+        for proxy in _app_proxies("Caddyfile.multi")
+        if not any(upstream["dial"].endswith(":8765") for upstream in proxy["upstreams"])
+    ]
     assert app_proxies
     for proxy in app_proxies:
-        assert proxy["health_checks"]["active"]["uri"] == "/health"
+        active = proxy["health_checks"]["active"]
+        assert active["uri"] == "/ready"
+        assert active["interval"] <= 1_000_000_000  # nanoseconds in Caddy's JSON
 
 
 def test_single_vps_does_not_probe_its_only_upstream() -> None:
