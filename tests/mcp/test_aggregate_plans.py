@@ -7,13 +7,12 @@ whose organisation holds thousands of invoices: every plan reads the invoice tot
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.identity.principal import Principal
@@ -23,6 +22,7 @@ from shipyard.kit.ids import new_id
 from shipyard.mcp import service
 from shipyard.models import Customer, Invoice, Organization, Role
 from shipyard.settings import Settings
+from tests.fixtures.query_plans import captured_statements, plan_of, reads
 
 INVOICES = 4_000
 STATUSES = ("draft", "open", "paid", "void")
@@ -70,15 +70,6 @@ async def _seed(session: AsyncSession) -> str:
     return organization.id
 
 
-async def _plan(session: AsyncSession, statement: str, parameters: Any) -> str:
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        result = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
-        return json.dumps(result.scalar_one())
-    result = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-    return "\n".join(str(row[-1]) for row in result)
-
-
 def _reads(plan: str, table: str) -> bool:
     if '"Node Type"' in plan:  # PostgreSQL
         return f'"Relation Name": "{table}"' in plan
@@ -91,23 +82,15 @@ async def test_the_aggregate_tools_read_the_totals_and_never_the_invoices(databa
         organization_id = await _seed(session)
         await session.commit()
     principal = Principal(organization_id=organization_id, user_id="usr_x", role=Role.OWNER, scopes=frozenset())
-    statements: list[tuple[str, Any]] = []
-
-    def grab(_conn: object, _cursor: object, statement: str, parameters: Any, _ctx: object, _many: bool) -> None:
-        statements.append((statement, parameters))
-
     async with database.writer() as session:
         await (await session.connection()).exec_driver_sql("ANALYZE")
-        event.listen(database.write_engine.sync_engine, "before_cursor_execute", grab)
-        try:
+        with captured_statements(database.write_engine) as statements:
             if tool == "org_overview":
                 answer: Any = await service.org_overview(session, principal)
                 assert sum(answer.invoices_by_status.model_dump().values()) == INVOICES
             else:
                 answer = await service.receivables_aging(session, principal, datetime.now(UTC).date())
                 assert sum(bucket.invoices for bucket in answer.buckets) == INVOICES // 4
-        finally:
-            event.remove(database.write_engine.sync_engine, "before_cursor_execute", grab)
-        plans = [await _plan(session, s, p) for s, p in statements if s.lstrip().upper().startswith(("SELECT", "/*"))]
+        plans = [await plan_of(session, s, p, analyze=False) for s, p in reads(statements)]
     assert not [plan for plan in plans if _reads(plan, "invoices")]
     assert any(_reads(plan, "invoice_totals") or _reads(plan, "open_invoice_aging") for plan in plans)

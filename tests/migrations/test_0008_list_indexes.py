@@ -9,15 +9,13 @@ neighbour's rows one by one, and SQLite sorted the matches in a temporary B-tree
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import event, insert, inspect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import insert, inspect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.audit import repository as audit_repository
 from shipyard.audit.schemas import AuditFilter
@@ -31,6 +29,7 @@ from shipyard.kit.migrate import alembic_config
 from shipyard.models import AuditEvent, Customer, Invoice, Organization
 from shipyard.settings import Settings
 from tests.fixtures.migrations import differences_and_tables
+from tests.fixtures.query_plans import captured_statements, plan_of, reads
 
 NEIGHBOUR_ROWS = 5_000
 NEW_INDEXES = {
@@ -133,25 +132,6 @@ async def _seed(session: AsyncSession) -> dict[str, str]:
     return ids
 
 
-def _capture(engine: AsyncEngine) -> tuple[list[tuple[str, Any]], Callable[[], None]]:
-    statements: list[tuple[str, Any]] = []
-
-    def grab(_conn: object, _cursor: object, statement: str, parameters: Any, _context: object, _many: bool) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", grab)
-    return statements, lambda: event.remove(engine.sync_engine, "before_cursor_execute", grab)
-
-
-async def _plan(session: AsyncSession, statement: str, parameters: Any) -> str:
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        result = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters)
-        return json.dumps(result.scalar_one())
-    result = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-    return "\n".join(str(row[-1]) for row in result)
-
-
 LISTS: dict[str, tuple[str, Callable[[AsyncSession, dict[str, str]], Awaitable[object]]]] = {
     "customers": (
         "ix_customers_organization_id_id",
@@ -191,14 +171,11 @@ async def test_a_small_tenants_page_is_read_in_order_from_its_index(database: Da
     async with database.writer() as session:
         connection = await session.connection()
         await connection.exec_driver_sql("ANALYZE")  # the planners judge by statistics, as in production
-        statements, stop = _capture(database.write_engine)
-        try:
+        with captured_statements(database.write_engine) as statements:
             page = await run_list(session, ids)
-        finally:
-            stop()
         assert len(page) == 1 if name == "customers" else len(page) == 2  # the small tenant's own rows only
-        statement, parameters = next((s, p) for s, p in statements if s.lstrip().upper().startswith(("SELECT", "/*")))
-        plan = await _plan(session, statement, parameters)
+        statement, parameters = reads(statements)[0]
+        plan = await plan_of(session, statement, parameters, analyze=True)
     assert index in plan
     if '"Node Type"' in plan:  # PostgreSQL: in order from the index, no neighbour row read and thrown away
         assert '"Node Type": "Sort"' not in plan

@@ -10,15 +10,14 @@ tested the pattern on each. SQLite has no trigram index: it reads the tenant's o
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import event, insert, inspect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import insert, inspect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.customers import repository as customer_repository
 from shipyard.customers.schemas import CustomerFilter
@@ -29,6 +28,7 @@ from shipyard.mcp import repository as mcp_repository
 from shipyard.models import Customer, Organization
 from shipyard.settings import Settings
 from tests.fixtures.migrations import differences_and_tables
+from tests.fixtures.query_plans import captured_statements, plan_of, reads
 
 TENANT_CUSTOMERS = 5_000
 TRIGRAM_INDEXES = {"ix_customers_lower_name_trgm", "ix_customers_lower_email_trgm"}
@@ -101,25 +101,6 @@ async def _seed(session: AsyncSession) -> dict[str, str]:
     return ids
 
 
-def _capture(engine: AsyncEngine) -> tuple[list[tuple[str, Any]], Callable[[], None]]:
-    statements: list[tuple[str, Any]] = []
-
-    def grab(_conn: object, _cursor: object, statement: str, parameters: Any, _context: object, _many: bool) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", grab)
-    return statements, lambda: event.remove(engine.sync_engine, "before_cursor_execute", grab)
-
-
-async def _plan(session: AsyncSession, statement: str, parameters: Any) -> str:
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        result = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters)
-        return json.dumps(result.scalar_one())
-    result = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-    return "\n".join(str(row[-1]) for row in result)
-
-
 SEARCHES: dict[str, Callable[[AsyncSession, str, str], Awaitable[list[Any]]]] = {
     "the list's ?q=": lambda s, org, text: customer_repository.list_page(
         s, org, CustomerFilter(q=text), limit=20, after_id=None
@@ -154,14 +135,11 @@ async def test_a_search_reads_an_index_not_the_table(
         await session.commit()
     await _analyze(settings, database_urls[1])
     async with database.writer() as session:
-        statements, stop = _capture(database.write_engine)
-        try:
+        with captured_statements(database.write_engine) as statements:
             found = await SEARCHES[name](session, ids["large"], text)
-        finally:
-            stop()
         assert [customer.name for customer in found] == [RARE_NAME]  # the tenant's own match, once
-        statement, parameters = next((s, p) for s, p in statements if s.lstrip().upper().startswith(("SELECT", "/*")))
-        plan = await _plan(session, statement, parameters)
+        statement, parameters = reads(statements)[0]
+        plan = await plan_of(session, statement, parameters, analyze=True)
     if '"Node Type"' in plan:  # PostgreSQL: both patterns answered from the trigram indexes
         assert all(index in plan for index in TRIGRAM_INDEXES), plan
         assert '"Seq Scan"' not in plan
