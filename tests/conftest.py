@@ -70,6 +70,13 @@ def _logging() -> None:
 
 
 @pytest.fixture(scope="session")
+def pycache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Byte-code cache shared by every `shipyard` CLI run, kept between test sessions when pytest's cache is on."""
+    cache = getattr(request.config, "cache", None)
+    return cache.mkdir("shipyard-pycache") if cache is not None else tmp_path_factory.mktemp("pycache")
+
+
+@pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL cluster for the session, with the production roles."""
     with PostgresServer() as server:

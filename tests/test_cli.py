@@ -30,13 +30,6 @@ pytestmark = pytest.mark.timeout(240)
 TOKEN = re.compile(r"shp_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}")
 
 
-@pytest.fixture(scope="session")
-def pycache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Byte-code cache shared by every CLI run, kept between test sessions when pytest's cache is on."""
-    cache = getattr(request.config, "cache", None)
-    return cache.mkdir("shipyard-pycache") if cache is not None else tmp_path_factory.mktemp("pycache")
-
-
 @pytest.fixture
 def cli(database_urls: tuple[str, str], tmp_path: Path, pycache: Path) -> Cli:
     """`shipyard` configured for this test's database (the app role's URL)."""

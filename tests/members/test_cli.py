@@ -18,13 +18,6 @@ from tests.members.conftest import audit_actions, emails_to
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.fixture(scope="session")
-def pycache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Byte-code cache shared by every CLI run (the same one as tests/test_cli.py's, when pytest's cache is on)."""
-    cache = getattr(request.config, "cache", None)
-    return cache.mkdir("shipyard-pycache") if cache is not None else tmp_path_factory.mktemp("pycache")
-
-
 @pytest.fixture
 def cli(database_urls: tuple[str, str], tmp_path: Path, pycache: Path) -> Cli:
     """`shipyard` configured for this test's database, links pointing at https://shipyard.example.com."""
