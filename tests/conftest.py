@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from shipyard.app import create_app
+from shipyard.kit.db import Database, create_database
 from shipyard.kit.logging import configure_logging
 from shipyard.kit.migrate import upgrade
 from shipyard.settings import Settings
@@ -67,6 +68,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session", autouse=True)
 def _logging() -> None:
     configure_logging(json_lines=True, level="WARNING")
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The app's engines on this test's database, disposed of afterwards."""
+    database = create_database(settings)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture(scope="session")

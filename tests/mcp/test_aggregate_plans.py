@@ -7,7 +7,6 @@ whose organisation holds thousands of invoices: every plan reads the invoice tot
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,24 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shipyard.identity.principal import Principal
 from shipyard.invoice_totals import service as invoice_totals
-from shipyard.kit.db import Database, create_database
+from shipyard.kit.db import Database
 from shipyard.kit.ids import new_id
 from shipyard.mcp import service
 from shipyard.models import Customer, Invoice, Organization, Role
-from shipyard.settings import Settings
 from tests.fixtures.query_plans import captured_statements, plan_of, reads
 
 INVOICES = 4_000
 STATUSES = ("draft", "open", "paid", "void")
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    database = create_database(settings)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _seed(session: AsyncSession) -> str:

@@ -9,7 +9,7 @@ neighbour's rows one by one, and SQLite sorted the matches in a temporary B-tree
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -73,15 +73,6 @@ def test_0008_downgrades_and_upgrades_again(settings: Settings, database_urls: t
     after = _index_names(settings, database_urls[1])
     assert all(names <= after[table] for table, names in NEW_INDEXES.items())
     assert "ix_invoices_organization_id_status" not in after["invoices"]
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    database = create_database(settings)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _seed(session: AsyncSession) -> dict[str, str]:

@@ -10,7 +10,7 @@ tested the pattern on each. SQLite has no trigram index: it reads the tenant's o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,15 +63,6 @@ def test_0009_downgrades_and_upgrades_again(settings: Settings, database_urls: t
     assert not _index_names(settings, database_urls[1]) & TRIGRAM_INDEXES
     command.upgrade(config, "head")
     assert _index_names(settings, database_urls[1]) & TRIGRAM_INDEXES == expected
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    database = create_database(settings)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _seed(session: AsyncSession) -> dict[str, str]:
