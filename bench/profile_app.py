@@ -134,6 +134,8 @@ async def _run(args: argparse.Namespace, seeded: seed.Seeded, postgres: Postgres
     async with running_lifespan(app):
         for mode in args.routes:
             await _drive(app, mode, seeded, args.warmup, args.concurrency)
+            if args.statements:
+                await _print_statements(app, mode, seeded)
             sessions_before = _sessions(postgres)
             # CPU time, not wall time: on a shared machine, time spent descheduled is not ours.
             profiler = cProfile.Profile(time.process_time) if args.cprofile else None
@@ -166,6 +168,26 @@ async def _run(args: argparse.Namespace, seeded: seed.Seeded, postgres: Postgres
                 print(out.getvalue())
 
 
+async def _print_statements(app: Any, mode: str, seeded: seed.Seeded) -> None:  # noqa: ANN401 - any ASGI app
+    """The SQL statements one request of `mode` sends, in order: what a round trip costs is paid per line."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    sent: list[str] = []
+
+    def grab(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        sent.append(" ".join(statement.split())[:160])
+
+    event.listen(Engine, "before_cursor_execute", grab)
+    try:
+        await _drive(app, mode, seeded, 1, 1)
+    finally:
+        event.remove(Engine, "before_cursor_execute", grab)
+    print(f"{mode}: {len(sent)} statements")
+    for number, statement in enumerate(sent, 1):
+        print(f"  {number:2d}. {statement}")
+
+
 def _start_py_spy(py_spy: str, mode: str) -> subprocess.Popen[bytes]:
     """py-spy on this very process until SIGINT; raw (collapsed) stacks of the running thread only."""
     RESULTS.mkdir(exist_ok=True)
@@ -192,6 +214,7 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=50_000)
     parser.add_argument("--cprofile", metavar="SORT", help="profile the measured run, sorted by e.g. tottime")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--statements", action="store_true", help="print the SQL one request of each route sends")
     parser.add_argument("--py-spy", metavar="PY_SPY", help="sample the measured run with this py-spy binary")
     parser.add_argument("--log", default=os.devnull, help="where the app's log lines go")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="an extra setting")
@@ -204,6 +227,11 @@ def main() -> None:
             SHIPYARD_ENV="production",
             SHIPYARD_SECRET_KEY=secrets.token_urlsafe(48),
             DATABASE_URL=seeded.app_url,
+            # Production refuses to start without it; the requests here never leave the process.
+            SHIPYARD_PUBLIC_URL="http://127.0.0.1",
+            # As bench/run.py: the quotas stay on, far above what one token sends here.
+            SHIPYARD_API_RATE_LIMIT_READS="1000000000",
+            SHIPYARD_API_RATE_LIMIT_WRITES="1000000000",
             SHIPYARD_LOG_FORMAT="json",
             SHIPYARD_ACCESS_LOG="true",
             SHIPYARD_METRICS_ENABLED="true",
