@@ -45,6 +45,7 @@ from shipyard.kit.problems import install_problem_handlers, problem_response
 from shipyard.kit.proxy_headers import ProxyHeadersMiddleware
 from shipyard.kit.rate_limit import RateLimiter, create_rate_limiter
 from shipyard.kit.request_context import RequestContextMiddleware
+from shipyard.kit.request_dependencies import resolve_request_dependencies_first_everywhere
 from shipyard.kit.routing import MethodSemanticsMiddleware
 from shipyard.kit.sentry import configure_sentry, report_exception
 from shipyard.kit.unit_of_work import UnitOfWorkMiddleware
@@ -221,6 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.router.routes.extend(router.routes)
     # Answers the unit of work gives without routing (idempotent replays) still get a route label.
     state.labelled_routes = [route for router in API_ROUTERS for route in router.routes]
+    resolve_request_dependencies_first_everywhere(state.labelled_routes)
     for router in OTHER_ROUTERS:
         app.include_router(router)
     mount_mcp(app, settings)
