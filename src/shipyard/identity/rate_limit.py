@@ -70,20 +70,22 @@ class ApiRateLimitMiddleware:
         self.app = app
         self.reads = reads
         self.writes = writes
+        # Each policy with its key prefix and `RateLimit-Policy` field, built once rather than on every call.
+        self._reads = (reads, f"api_{reads.name}:", (b"ratelimit-policy", reads.policy_header))
+        self._writes = (writes, f"api_{writes.name}:", (b"ratelimit-policy", writes.policy_header))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse a call over its quota; otherwise pass it on and label its answer with the quota."""
         if scope["type"] != "http" or not scope["path"].startswith(API_V1):
             await self.app(scope, receive, send)
             return
-        policy = self.reads if scope["method"] in READ_METHODS else self.writes
+        policy, key_prefix, policy_field = self._reads if scope["method"] in READ_METHODS else self._writes
         if policy.limit <= 0:  # 0 switches the policy off (a load test, say)
             await self.app(scope, receive, send)
             return
         limiter: RateLimiter = identity_state(scope["app"]).rate_limiter
-        key = f"api_{policy.name}:{await caller_key(scope)}"
-        result = await limiter.hit(key, limit=policy.limit, window_s=policy.window_s)
-        quota_headers = [(b"ratelimit-policy", policy.policy_header), (b"ratelimit", policy.state_header(result))]
+        result = await limiter.hit(key_prefix + await caller_key(scope), limit=policy.limit, window_s=policy.window_s)
+        quota_headers = [policy_field, (b"ratelimit", policy.state_header(result))]
         if not result.allowed:
             refusal = problem_response(
                 429,

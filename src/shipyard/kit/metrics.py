@@ -39,6 +39,9 @@ class HttpMetrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        # The histogram's child per (method, route, status): `labels()` validates and locks on every
+        # call, and every request observes one. It holds the children the histogram holds, no more.
+        self._durations: dict[tuple[str, str, int], Histogram] = {}
         self.in_flight = Gauge(
             "http_requests_in_flight",
             "HTTP requests being answered now.",
@@ -59,6 +62,13 @@ class HttpMetrics:
             ["provider", "result", "reason"],
             registry=self.registry,
         )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Record one answered request in `http_request_duration_seconds`."""
+        child = self._durations.get((method, route, status))
+        if child is None:
+            child = self._durations[method, route, status] = self.request_duration.labels(method, route, str(status))
+        child.observe(seconds)
 
     def count_sign_in(self, *, provider: str | None, known: set[str], reason: str | None = None) -> None:
         """One sign-in that succeeded (no `reason`) or failed; only configured providers become labels."""

@@ -112,7 +112,7 @@ class RequestContextMiddleware:
     def _finish(self, scope: Scope, status: int, elapsed: float, client_ip: str | None) -> None:
         route = _route(scope)
         if self.metrics:
-            self.metrics.request_duration.labels(scope["method"], route, str(status)).observe(elapsed)
+            self.metrics.observe_request(scope["method"], route, status, elapsed)
         if self.access_log:
             principal: Any = scope.get("state", {}).get("principal")
             result = (
