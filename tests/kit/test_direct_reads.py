@@ -128,3 +128,28 @@ async def test_direct_reads_only_on_postgresql_without_pgbouncer(settings: Setti
                 assert await customers.get(session, "org_none", "cus_none") is None
         finally:
             await database.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_a_pool_busy_past_its_timeout_hands_the_read_back_and_keeps_its_connections(settings: Settings) -> None:
+    database = create_database(settings.model_copy(update={"db_direct_pool_size": 1, "db_pool_timeout_s": 0.2}))
+    direct = database.direct_reads
+    assert direct is not None
+    one = select(literal_column("1"))
+    try:
+        await database.open_direct_reads()
+        assert await direct.fetch(one, {}) == [(1,)]
+        pool = direct._pool  # the test holds the pool's one connection itself
+        assert pool is not None
+        held = await pool.acquire()
+        try:
+            with production_logs(level="WARNING") as logs:
+                assert await direct.fetch(one, {}) is None
+            assert [event["error"] for event in logs.events("direct_read_failed")] == ["TimeoutError"]
+        finally:
+            await pool.release(held)
+        # The timed-out wait left nothing behind: the connection serves the next read, and is idle after it.
+        assert await direct.fetch(one, {}) == [(1,)]
+        assert pool.get_idle_size() == 1
+    finally:
+        await database.dispose()

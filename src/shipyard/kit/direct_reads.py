@@ -103,11 +103,19 @@ class DirectReads:
         if pool is None:
             return None
         sql, names = self._sql(statement)
-        # A timeout costs an asyncio timer per request; it only matters when the pool may make us wait.
-        timeout = None if pool.get_idle_size() else self._acquire_timeout_s
         try:
-            async with pool.acquire(timeout=timeout) as connection:
+            # A timeout costs an asyncio timer per request; it only matters when the pool may make us
+            # wait. `asyncio.timeout` rather than asyncpg's own `acquire(timeout=...)`, which runs the
+            # wait in a task of its own (a task per request, when the pool is busy under load).
+            if pool.get_idle_size():
+                connection = await pool.acquire()
+            else:
+                async with asyncio.timeout(self._acquire_timeout_s):
+                    connection = await pool.acquire()
+            try:
                 rows: list[asyncpg.Record] = await connection.fetch(sql, *(params.get(name) for name in names))
+            finally:
+                await pool.release(connection)
         except DRIVER_ERRORS as exc:
             log.warning("direct_read_failed", error=type(exc).__name__)
             return None
