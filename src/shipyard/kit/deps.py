@@ -17,12 +17,13 @@ from shipyard.settings import Settings
 
 async def get_session(request: Request) -> AsyncSession:
     """The request's session, opened by the unit-of-work middleware."""
-    return request.state.session_holder.get()  # type: ignore[no-any-return]  # Starlette's state is untyped
+    # The scope's state dict itself: `request.state` would build a `State` around it on every request.
+    return request.scope["state"]["session_holder"].get()  # type: ignore[no-any-return]  # the scope is untyped
 
 
 async def get_writer_session(request: Request) -> AsyncSession:
     """The request's session as a writer's, for the rare safe-method endpoint that writes."""
-    return request.state.session_holder.get_for_writing()  # type: ignore[no-any-return]  # Starlette's state is untyped
+    return request.scope["state"]["session_holder"].get_for_writing()  # type: ignore[no-any-return]  # the scope is untyped
 
 
 async def get_settings(request: Request) -> Settings:
