@@ -14,7 +14,7 @@ from shipyard.invoices import repository
 from shipyard.invoices.schemas import InvoiceCreate, InvoiceFilter, InvoiceRead, InvoiceUpdate, LineItemIn
 from shipyard.kit.ids import new_id
 from shipyard.kit.problems import InvalidStateTransitionError
-from shipyard.models import Customer, Invoice, InvoiceRow, InvoiceStatus
+from shipyard.models import Customer, CustomerRow, Invoice, InvoiceRow, InvoiceStatus
 from shipyard.models.base import utcnow
 
 TARGET = "invoice"
@@ -56,7 +56,9 @@ async def list_page(
     return await repository.list_page(session, principal.organization_id, filters, limit=limit, after_id=after_id)
 
 
-async def create(session: AsyncSession, principal: Principal, customer: Customer, data: InvoiceCreate) -> InvoiceRow:
+async def create(
+    session: AsyncSession, principal: Principal, customer: Customer | CustomerRow, data: InvoiceCreate
+) -> InvoiceRow:
     """Create a draft invoice with the organisation's next number.
 
     Everything is prepared first; the number is taken in the one statement that inserts the invoice

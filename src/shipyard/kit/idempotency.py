@@ -22,16 +22,16 @@ from datetime import timedelta
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from shipyard.kit.idempotency_key import IdempotencyKey
+from shipyard.kit.ids import new_id
 from shipyard.kit.logging import get_logger
 from shipyard.kit.orm import utcnow
 from shipyard.kit.problems import ProblemError
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from shipyard.kit.db import Database
@@ -134,24 +134,28 @@ class IdempotencyStore:
         for _ in range(3):
             now = utcnow()
             async with self.sessions() as session:
-                record = IdempotencyKey(
-                    principal_key=scope.principal_key,
-                    method=scope.method,
-                    path=scope.path,
-                    key=scope.key,
-                    fingerprint=digest,
-                    locked_until=now + self.lock,
-                    lease_id=_new_lease_id(),
-                    created_at=now,
-                    expires_at=now + self.ttl,
-                )
-                session.add(record)
+                values = {
+                    "id": new_id("idk"),
+                    "principal_key": scope.principal_key,
+                    "method": scope.method,
+                    "path": scope.path,
+                    "key": scope.key,
+                    "fingerprint": digest,
+                    "completed": False,
+                    "locked_until": now + self.lock,
+                    "lease_id": _new_lease_id(),
+                    "created_at": now,
+                    "expires_at": now + self.ttl,
+                }
                 try:
+                    # A Core insert of a prepared statement: the ORM's flush (unit-of-work sort, identity
+                    # map) cost a sixth of a creation's CPU for this one row.
+                    await session.execute(_CLAIM, values)
                     await session.commit()
                 except IntegrityError:
                     await session.rollback()
                 else:
-                    return Claim(ClaimOutcome.CLAIMED, record, record.lease_id)
+                    return Claim(ClaimOutcome.CLAIMED, IdempotencyKey(**values), values["lease_id"])
                 existing = await self._find(session, scope)
                 if existing is None:
                     continue  # released between our insert and our read; try again
@@ -201,11 +205,8 @@ class IdempotencyStore:
         kept = [
             [name.decode("latin-1"), value.decode("latin-1")] for name, value in headers if name not in _NOT_REPLAYED
         ]
-        result = await session.execute(
-            update(IdempotencyKey)
-            .where(*_held(claim))
-            .values(completed=True, response_status=status, response_headers=kept, response_body=body),
-        )
+        values = {"response_status": status, "response_headers": kept, "response_body": body}
+        result = await session.execute(_COMPLETE, {**_held(claim), **values})
         return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult of an UPDATE
 
     async def renew(self, claim: Claim) -> bool:
@@ -215,18 +216,14 @@ class IdempotencyStore:
         """
         async with self.sessions() as session:
             now = utcnow()
-            result = await session.execute(
-                update(IdempotencyKey)
-                .where(*_held(claim), IdempotencyKey.locked_until > now)
-                .values(locked_until=now + self.lock),
-            )
+            result = await session.execute(_RENEW, {**_held(claim), "now": now, "locked_until": now + self.lock})
             await session.commit()
             return int(result.rowcount) == 1  # type: ignore[attr-defined]  # CursorResult of an UPDATE
 
     async def release(self, claim: Claim) -> None:
         """Forget a claim whose request failed on our side, so that a retry runs it again."""
         async with self.sessions() as session:
-            await session.execute(delete(IdempotencyKey).where(*_held(claim)))
+            await session.execute(_RELEASE, _held(claim))
             await session.commit()
 
     async def prune(self) -> int:
@@ -237,13 +234,36 @@ class IdempotencyStore:
             return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of a DELETE
 
 
-def _held(claim: Claim) -> tuple[ColumnElement[bool], ...]:
-    """The claim's row, as long as this request still holds it."""
-    return (
-        IdempotencyKey.id == claim.record.id,
-        IdempotencyKey.completed.is_(False),
-        IdempotencyKey.lease_id == claim.lease,
+_TABLE = IdempotencyKey.metadata.tables[IdempotencyKey.__tablename__]
+_CLAIM = insert(_TABLE)
+# The claim's row, as long as this request still holds it (`_held` gives the parameters). The
+# statements are built once: building one costs more CPU than sending it.
+_HELD = (
+    _TABLE.c.id == bindparam("held_id"),
+    _TABLE.c.completed.is_(False),
+    _TABLE.c.lease_id == bindparam("held_lease"),
+)
+_COMPLETE = (
+    update(_TABLE)
+    .where(*_HELD)
+    .values(
+        completed=True,
+        response_status=bindparam("response_status"),
+        response_headers=bindparam("response_headers", type_=_TABLE.c.response_headers.type),
+        response_body=bindparam("response_body", type_=_TABLE.c.response_body.type),
     )
+)
+_RENEW = (
+    update(_TABLE)
+    .where(*_HELD, _TABLE.c.locked_until > bindparam("now", type_=_TABLE.c.locked_until.type))
+    .values(locked_until=bindparam("locked_until"))
+)
+_RELEASE = delete(_TABLE).where(*_HELD)
+
+
+def _held(claim: Claim) -> dict[str, str | None]:
+    """The parameters of `_HELD` for this claim."""
+    return {"held_id": claim.record.id, "held_lease": claim.lease}
 
 
 def _new_lease_id() -> str:
