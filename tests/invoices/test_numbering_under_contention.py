@@ -1,9 +1,9 @@
 """Invoice numbers under contention: gapless when creations fail after numbering, and the lock held briefly.
 
 A creation takes its number in one statement that also inserts the invoice, its audit event and its
-outbox event, after everything else is prepared (docs/decisions/0056). The organisation's row lock,
-which serialises its creators, is then held only for the rest of the transaction: storing the
-idempotent response and the commit. A failure after numbering rolls the count back with the rest.
+outbox event and stores the idempotent response, after everything else is prepared and the response
+built (docs/decisions/0056, 0065). The organisation's row lock, which serialises its creators, is
+then held only for that statement and the commit. A failure while numbering rolls the count back.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ async def test_concurrent_creations_with_failures_get_exactly_one_to_n(
 
 
 @pytest.mark.postgres_only
-async def test_the_lock_covers_only_the_numbering_statement_the_stored_response_and_the_commit(
+async def test_the_lock_covers_only_the_numbering_statement_that_stores_the_response_and_the_commit(
     app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     customer = await create_customer(client, tenant)
@@ -124,5 +124,28 @@ async def test_the_lock_covers_only_the_numbering_statement_the_stored_response_
     numbering = next(i for i, sql in enumerate(seen) if "UPDATE organizations" in sql)
     for table in ("invoices", "audit_events", "events"):  # written by the numbering statement itself
         assert f"INSERT INTO {table} " in seen[numbering]
-    after = [sql.split(" SET ")[0] for sql in seen[numbering + 1 :]]
-    assert after == ["UPDATE idempotency_keys", "COMMIT"]
+    assert "UPDATE idempotency_keys SET" in seen[numbering]  # the stored response too (decisions/0065)
+    assert seen[numbering + 1 :] == ["COMMIT"]
+
+
+@pytest.mark.parametrize("key", [None, "ok-replayed"])
+async def test_the_response_carries_the_number_taken_last_and_a_replay_repeats_it(
+    client: httpx.AsyncClient, tenant: Tenant, key: str | None
+) -> None:
+    customer = await create_customer(client, tenant)
+    headers = {**tenant.headers, **({"Idempotency-Key": key} if key else {})}
+    path = f"/api/v1/customers/{customer['id']}/invoices"
+
+    first, second = [await client.post(path, json=invoice_body(), headers=headers) for _ in range(2)]
+
+    assert first.status_code == second.status_code == 201, first.text
+    for response in (first, second):
+        # The placeholder (18 digits) was replaced by the number: the length must follow it.
+        assert response.headers["content-length"] == str(len(response.content))
+    assert first.json()["number"] == 1
+    if key is None:
+        assert second.json()["number"] == 2
+    else:
+        assert second.headers["idempotent-replayed"] == "true"
+        assert second.content == first.content
+    assert await _numbers(client, tenant) == ([1] if key else [1, 2])

@@ -38,14 +38,17 @@ def _upsert(dialect: str, table: TotalsTable) -> Any:  # noqa: ANN401 - a dialec
     """`INSERT ... ON CONFLICT (key) DO UPDATE` adding the row's count and amount, returning the new count."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     columns = (*KEYS[table], "invoice_count", "amount")
-    statement = dialect_insert(table).values({name: bindparam(name) for name in columns})
+    # On the table, not the mapped class: an INSERT of an ORM entity with parameters runs through the
+    # ORM's bulk-insert path, a tenth of this statement's CPU for nothing the ORM adds here.
+    core = table.metadata.tables[table.__tablename__]
+    statement = dialect_insert(core).values({name: bindparam(name) for name in columns})
     return statement.on_conflict_do_update(
         index_elements=list(KEYS[table]),
         set_={
-            "invoice_count": table.invoice_count + statement.excluded.invoice_count,
-            "amount": table.amount + statement.excluded.amount,
+            "invoice_count": core.c.invoice_count + statement.excluded.invoice_count,
+            "amount": core.c.amount + statement.excluded.amount,
         },
-    ).returning(table.invoice_count)
+    ).returning(core.c.invoice_count)
 
 
 @functools.cache

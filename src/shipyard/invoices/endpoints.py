@@ -119,7 +119,10 @@ async def create_invoice(
     customer_id: str, body: InvoiceCreate, principal: InvoicesWrite, session: DBSession, response: Response
 ) -> InvoiceRead:
     """Create a draft invoice with the next number. Totals are computed by the server."""
-    customer = await _customer(session, principal, customer_id)
+    # Read as a row: only its ID is needed, and loading an ORM instance cost a tenth of the creation.
+    customer = await customer_service.read(session, principal, customer_id)
+    if customer is None:
+        raise ResourceNotFoundError("customer", customer_id)
     invoice = await invoice_service.create(session, principal, customer, body)
     response.headers["Location"] = f"{API_V1}/customers/{customer_id}/invoices/{invoice.id}"
     return _read(invoice, response)

@@ -7,12 +7,13 @@ CPU than running it (SQLAlchemy compiles each shape once and caches the SQL).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, cast, func, insert, literal_column, select, update
+from sqlalchemy import Select, Text, bindparam, cast, func, insert, literal_column, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
-from shipyard.kit import direct_reads
+from shipyard.kit import direct_reads, idempotency
 from shipyard.models import Customer, Invoice, InvoiceRow
 from shipyard.models.base import Base
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from shipyard.invoices.schemas import InvoiceFilter
+    from shipyard.kit.final_write import StoredResponse
 
 
 _ONE = (
@@ -118,12 +120,14 @@ _NUMBERED_ROWS = ((_INVOICES, "invoice", None), (_AUDIT_EVENTS, "audit", "detail
 
 
 @functools.cache
-def _numbered_insert_for_postgresql() -> Select[Any]:
+def _numbered_insert_for_postgresql(*, storing: bool) -> Select[Any]:
     """Number, then insert the invoice, its audit event and its outbox event: one statement.
 
-    The organisation's row lock taken by the UPDATE is held until commit; with everything in one
-    statement it covers this statement, the stored idempotent response and the commit, and nothing
-    else (docs/decisions/0056). The JSON columns get the number merged in (`||` replaces the key).
+    The organisation's row lock taken by the UPDATE is held until commit; the statement runs last,
+    after the response is built, so the lock covers it and the commit (docs/decisions/0056, 0065).
+    With `storing`, it also stores the idempotent response with the number in it, and its second
+    column counts the stored rows (0: the claim was lost). The JSON columns get the number merged in
+    (`||` replaces the key).
     """
     numbered = _NEXT_NUMBER.cte("numbered")
     number = numbered.c.invoice_seq
@@ -145,7 +149,12 @@ def _numbered_insert_for_postgresql() -> Select[Any]:
             .from_select([c.name for c in table.c], select(*values).select_from(numbered))
             .cte(f"{prefix}_row")
         )
-    return select(number).add_cte(*inserts)
+    if not storing:
+        return select(number).add_cte(*inserts)
+    # A subquery, not `UPDATE ... FROM numbered`: the claim's row is found by its own key alone.
+    digits = func.convert_to(cast(select(number).scalar_subquery(), Text), literal_column("'UTF8'"))
+    stored = idempotency.completion_with_value(digits).returning(literal_column("1")).cte("stored_row")
+    return select(number, select(func.count()).select_from(stored).scalar_subquery()).add_cte(*inserts, stored)
 
 
 def _numbered(row: dict[str, Any], json_column: str | None, number: int) -> dict[str, Any]:
@@ -155,32 +164,58 @@ def _numbered(row: dict[str, Any], json_column: str | None, number: int) -> dict
 
 
 async def insert_numbered(
-    session: AsyncSession, invoice: dict[str, Any], audit_event: dict[str, Any], outbox_event: dict[str, Any]
-) -> int:
-    """Take the organisation's next invoice number and insert the invoice with it; returns the number.
+    session: AsyncSession,
+    invoice: dict[str, Any],
+    audit_event: dict[str, Any],
+    outbox_event: dict[str, Any],
+    stored: StoredResponse | None = None,
+) -> tuple[int, bool]:
+    """Take the organisation's next invoice number and insert the invoice with it.
 
     The invoice's audit event and outbox event are inserted with it, the number added to their
-    `details` and `payload`: everything that needs the number is written at once, as late as
-    possible, so the row lock that serialises the organisation's creators is held for as short a
-    time as possible. Numbers stay gapless: if the transaction rolls back, so does the count.
+    `details` and `payload`, and `stored` (the idempotent response around the number) is stored:
+    everything that needs the number is written at once, as the transaction's last statement, so
+    the row lock that serialises the organisation's creators is held for as short a time as
+    possible. Numbers stay gapless: if the transaction rolls back, so does the count. Returns the
+    number and whether `stored` was stored (True without one).
     """
     rows = {"invoice": invoice, "audit": audit_event, "event": outbox_event}
     connection = await session.connection()
+    numbering = {"organization_id": invoice["organization_id"], "numbered_at": invoice["created_at"]}
+    kept = True
     if connection.dialect.name == "postgresql":
         params = {f"{prefix}_{name}": value for prefix, row in rows.items() for name, value in row.items()}
-        params |= {"organization_id": invoice["organization_id"], "numbered_at": invoice["created_at"]}
-        number = await session.scalar(_numbered_insert_for_postgresql(), params)
+        params |= numbering | (idempotency.completion_params(stored) if stored else {})
+        found = (await session.execute(_numbered_insert_for_postgresql(storing=stored is not None), params)).first()
+        number = None if found is None else found[0]
+        kept = stored is None or (found is not None and found[1] == 1)
     else:
         # SQLite's write transaction holds the whole database from its BEGIN IMMEDIATE: order is free.
-        numbering = {"organization_id": invoice["organization_id"], "numbered_at": invoice["created_at"]}
         number = await session.scalar(_NEXT_NUMBER, numbering)
         if number is not None:
             for table, prefix, json_column in _NUMBERED_ROWS:
                 await session.execute(insert(table), _numbered(rows[prefix], json_column, int(number)))
+            if stored is not None:
+                kept = await idempotency.store_with_value(session, stored, str(number).encode())
     if number is None:
         msg = f"organisation {invoice['organization_id']} vanished while numbering an invoice"
         raise LookupError(msg)
-    return int(number)
+    return int(number), kept
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedInsert:
+    """`insert_numbered`, deferred to the request's end (kit/final_write.py); the number replaces `placeholder`."""
+
+    invoice: dict[str, Any]
+    audit_event: dict[str, Any]
+    outbox_event: dict[str, Any]
+    placeholder: bytes
+
+    async def __call__(self, session: AsyncSession, stored: StoredResponse | None) -> tuple[bytes, bool]:
+        """Number and insert; the number's digits and whether `stored` was stored."""
+        number, kept = await insert_numbered(session, self.invoice, self.audit_event, self.outbox_event, stored)
+        return str(number).encode(), kept
 
 
 async def remove(session: AsyncSession, invoice: Invoice) -> None:

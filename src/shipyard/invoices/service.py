@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,12 +13,14 @@ from shipyard.identity.principal import Principal
 from shipyard.invoice_totals import service as invoice_totals
 from shipyard.invoices import repository
 from shipyard.invoices.schemas import InvoiceCreate, InvoiceFilter, InvoiceRead, InvoiceUpdate, LineItemIn
+from shipyard.kit import final_write
 from shipyard.kit.ids import new_id
 from shipyard.kit.problems import InvalidStateTransitionError
-from shipyard.models import Customer, Invoice, InvoiceRow, InvoiceStatus
+from shipyard.models import Customer, CustomerRow, Invoice, InvoiceRow, InvoiceStatus
 from shipyard.models.base import utcnow
 
 TARGET = "invoice"
+PLACEHOLDER_FLOOR = 10**17
 
 
 def event_snapshot(invoice: Invoice | InvoiceRow) -> dict[str, Any]:
@@ -56,12 +59,16 @@ async def list_page(
     return await repository.list_page(session, principal.organization_id, filters, limit=limit, after_id=after_id)
 
 
-async def create(session: AsyncSession, principal: Principal, customer: Customer, data: InvoiceCreate) -> InvoiceRow:
-    """Create a draft invoice with the organisation's next number.
+async def create(
+    session: AsyncSession, principal: Principal, customer: Customer | CustomerRow, data: InvoiceCreate
+) -> InvoiceRow:
+    """Create a draft invoice with the organisation's next number, for a request's response.
 
-    Everything is prepared first; the number is taken in the one statement that inserts the invoice
-    with its audit and outbox events (repository.insert_numbered), so the organisation's row lock
-    is held from there to the commit only (docs/decisions/0056).
+    Everything is prepared here; the number is taken in the one statement that inserts the invoice
+    with its audit and outbox events (repository.insert_numbered), which the unit of work runs as
+    the request's last statement before the commit, so the organisation's row lock is held for that
+    statement and the commit only (docs/decisions/0056, 0065). The returned invoice carries a
+    placeholder number that the unit of work replaces in the response body.
     """
     lines, total = _priced(data.line_items)
     now = utcnow()
@@ -93,8 +100,17 @@ async def create(session: AsyncSession, principal: Principal, customer: Customer
         details={"total": total, "currency": invoice.currency},  # and the number
     )
     outbox_event = events.outbox_row(session, principal, "invoice.created", event_snapshot(invoice))
-    number = await repository.insert_numbered(session, invoice._asdict(), audit_event, outbox_event)
-    return invoice._replace(number=number)
+    # The number is taken by the request's last statement, once the response is built; the response
+    # carries a placeholder until then (kit/final_write.py, docs/decisions/0065).
+    placeholder = _placeholder_number()
+    numbering = repository.NumberedInsert(invoice._asdict(), audit_event, outbox_event, str(placeholder).encode())
+    final_write.defer(session, numbering)
+    return invoice._replace(number=placeholder)
+
+
+def _placeholder_number() -> int:
+    """18 random digits: no total (below 2**53, 16 digits) or other input can hold them by chance or design."""
+    return PLACEHOLDER_FLOOR + secrets.randbelow(9 * PLACEHOLDER_FLOOR)
 
 
 def _require_draft(invoice: Invoice, action: str) -> None:

@@ -3,7 +3,8 @@
 Services never commit. This middleware commits when the response starts with a status below 400
 and rolls back otherwise, so an acknowledged write is a committed write. For requests carrying an
 Idempotency-Key it also claims the key first and stores the response in the same transaction; a 5xx
-or a transient 4xx (408, 409, 425, 429) releases the key instead, so that a retry runs again.
+or a transient 4xx (408, 409, 425, 429) releases the key instead, so that a retry runs again. A write
+an endpoint deferred (kit/final_write.py) runs last, after the response is built, then it commits.
 
 A read (GET, HEAD, ...) that fails because its database connection turned out to be dead (a backend
 crash, a PgBouncer restart) before any byte of the response was sent runs once more: SQLAlchemy has
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 from starlette.routing import Match
 
+from shipyard.kit import final_write
 from shipyard.kit.asgi import header, read_body, replay_receive, send_body, send_problem
 from shipyard.kit.idempotency import (
     Claim,
@@ -86,8 +88,10 @@ class SessionHolder:
         """Commit or roll back, if the session began anything (a direct read begins nothing)."""
         if self.session is not None and _began_anything(self.session):
             if commit:
+                final_write.refuse_pending(self.session)
                 await self.session.commit()
             else:
+                final_write.discard(self.session)
                 await self.session.rollback()
 
     async def close(self) -> None:
@@ -258,14 +262,21 @@ class UnitOfWorkMiddleware:
             # The response is stored in the request's own transaction: both commit, or neither.
             session = holder.get()
             stored_status, stored_headers, stored_body = _replayable(status, headers, body)
-            if await IdempotencyStore.complete(session, claim, stored_status, stored_headers, stored_body):
+            deferred = final_write.pending(session) is not None
+            # A deferred write stores the response in its own statement, unless it is withheld (decisions/0065).
+            storing = claim.storing(status, headers) if deferred and stored_body is body else None
+            if deferred:
+                body, stored = await final_write.run(session, body, storing)
+                headers = final_write.with_length(headers, body)
+            if storing is None:
+                stored = await IdempotencyStore.complete(session, claim, stored_status, stored_headers, stored_body)
+            if stored:
                 await session.commit()
                 return status, headers, body
             # Our lease lapsed and a retry took the key over; committing too would run the operation twice.
             await holder.finish(commit=False)
             problem = _in_flight_problem()
-            taker_lease_s = math.ceil(store.lock.total_seconds())
-            return 409, [*_problem_headers(problem), _retry_after(taker_lease_s)], problem
+            return 409, [*_problem_headers(problem), _retry_after(math.ceil(store.lock.total_seconds()))], problem
         await holder.finish(commit=False)
         async with store.sessions() as session:
             await IdempotencyStore.complete(session, claim, status, headers, body)
@@ -379,12 +390,10 @@ class _Attempt:
 
 
 def _committing_send(send: Send, holder: SessionHolder) -> Send:
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            # Commit before the first byte leaves: a client never sees success for a lost write. Then
-            # hand the connection back to the pool before the (possibly slow) client reads the body.
-            await holder.finish(commit=message["status"] < CLIENT_ERROR)
-            await holder.close()
-        await send(message)
+    async def finish(commit: bool) -> None:
+        # Commit before the first byte leaves: a client never sees success for a lost write. Then
+        # hand the connection back to the pool before the (possibly slow) client reads the body.
+        await holder.finish(commit=commit)
+        await holder.close()
 
-    return wrapped
+    return final_write.deferring_send(send, lambda: holder.session, finish)
