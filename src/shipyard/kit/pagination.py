@@ -88,27 +88,14 @@ class PageWriter:
     more than half a page's CPU (decision 0064). The rows come from our own database, where every
     value was validated on its way in, so a page is serialised in one pydantic-core call with the
     item model's own field serialisers (the same formats: timestamps, unicode, nulls), from plain
-    dicts that the caller builds in the model's field order. The route keeps `response_model=
-    Page[...]` for its OpenAPI and returns the `Response` this gives, which FastAPI sends as it is.
+    dicts that the caller builds in the model's field order (nested models too: a dict per model,
+    in its field order; an enum as its value). The route keeps `response_model=Page[...]` for its
+    OpenAPI and returns the `Response` this gives, which FastAPI sends as it is.
     """
 
     def __init__(self, item_model: type[BaseModel]) -> None:
-        schema = item_model.__pydantic_core_schema__
-        fields_schema = schema.get("schema", {}) if schema["type"] == "model" else {}
-        # Only plain models qualify: a serializer, computed field or alias of the model's own would
-        # be skipped here and change the bytes (caught at import, not in a response).
-        if fields_schema.get("type") != "model-fields" or fields_schema.get("computed_fields"):
-            msg = f"{item_model.__name__} is not a plain model; PageWriter cannot write it"
-            raise TypeError(msg)
-        fields: dict[str, Any] = fields_schema["fields"]
-        if any("serialization_alias" in field or "serialization_exclude" in field for field in fields.values()):
-            msg = f"{item_model.__name__} renames or hides a field on output; PageWriter cannot write it"
-            raise TypeError(msg)
-        self.field_names = tuple(fields)
-        item = core_schema.typed_dict_schema(
-            {name: core_schema.typed_dict_field(field["schema"]) for name, field in fields.items()},
-            config=schema.get("config"),
-        )
+        item = _as_plain_data(item_model.__pydantic_core_schema__)
+        self.field_names = tuple(item["fields"])
         self._serializer = SchemaSerializer(
             core_schema.typed_dict_schema(
                 {
@@ -127,3 +114,39 @@ class PageWriter:
     def response(self, items: Iterable[Mapping[str, Any]], limit: int) -> Response:
         """The page as FastAPI would have sent the model: 200, `application/json`."""
         return Response(self.json(items, limit), media_type="application/json")
+
+
+def _as_plain_data(schema: Any) -> Any:  # noqa: ANN401 - a pydantic-core schema, a dict of many shapes
+    """The serialisation schema of `schema` for plain data: models become dicts, enums their values.
+
+    Only what can be written exactly passes: a model with a serialiser, a computed field or a field
+    renamed or hidden on output would come out differently, so it is refused (a `TypeError` at
+    import, not a wrong response).
+    """
+    kind = schema["type"]
+    if kind == "model":
+        fields_schema = schema["schema"]
+        plain = fields_schema["type"] == "model-fields" and not fields_schema.get("computed_fields")
+        fields: dict[str, Any] = fields_schema.get("fields", {})
+        renamed = any("serialization_alias" in f or "serialization_exclude" in f for f in fields.values())
+        if not plain or renamed or "serialization" in schema:
+            msg = f"{schema['cls'].__name__} is not a plain model: a page of it cannot be written from rows"
+            raise TypeError(msg)
+        return core_schema.typed_dict_schema(
+            {name: core_schema.typed_dict_field(_as_plain_data(f["schema"])) for name, f in fields.items()},
+            config=schema.get("config"),
+        )
+    if kind == "enum":
+        values = {"str": core_schema.str_schema, "int": core_schema.int_schema}
+        if schema.get("sub_type") not in values:
+            msg = f"{schema['cls'].__name__} is neither a str nor an int enum"
+            raise TypeError(msg)
+        return values[schema["sub_type"]]()
+    # A validator's wrapper serialises through its inner schema (unless it brings a serialiser).
+    if kind in {"list", "nullable", "default", "function-after", "function-before", "function-wrap"}:
+        inner = "items_schema" if kind == "list" else "schema"
+        return {**schema, inner: _as_plain_data(schema[inner])}
+    if kind in {"definitions", "definition-ref"}:
+        msg = "a recursive or shared model: a page of it cannot be written from rows"
+        raise TypeError(msg)
+    return schema
