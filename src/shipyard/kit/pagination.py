@@ -116,14 +116,25 @@ class PageWriter:
         return Response(self.json(items, limit), media_type="application/json")
 
 
-def _as_plain_data(schema: Any) -> Any:  # noqa: ANN401 - a pydantic-core schema, a dict of many shapes
+def _as_plain_data(schema: Any, shared: Mapping[str, Any] | None = None, seen: frozenset[str] = frozenset()) -> Any:  # noqa: ANN401 - a pydantic-core schema, a dict of many shapes
     """The serialisation schema of `schema` for plain data: models become dicts, enums their values.
 
     Only what can be written exactly passes: a model with a serialiser, a computed field or a field
     renamed or hidden on output would come out differently, so it is refused (a `TypeError` at
-    import, not a wrong response).
+    import, not a wrong response). A model used twice is shared (`definitions`) and inlined here;
+    a recursive one is refused.
     """
+    shared = shared or {}
     kind = schema["type"]
+    if kind == "definitions":
+        shared = {**shared, **{d["ref"]: d for d in schema["definitions"]}}
+        return _as_plain_data(schema["schema"], shared, seen)
+    if kind == "definition-ref":
+        ref = schema["schema_ref"]
+        if ref in seen or ref not in shared:
+            msg = f"{ref} is recursive: a page of it cannot be written from rows"
+            raise TypeError(msg)
+        return _as_plain_data(shared[ref], shared, seen | {ref})
     if kind == "model":
         fields_schema = schema["schema"]
         plain = fields_schema["type"] == "model-fields" and not fields_schema.get("computed_fields")
@@ -133,20 +144,21 @@ def _as_plain_data(schema: Any) -> Any:  # noqa: ANN401 - a pydantic-core schema
             msg = f"{schema['cls'].__name__} is not a plain model: a page of it cannot be written from rows"
             raise TypeError(msg)
         return core_schema.typed_dict_schema(
-            {name: core_schema.typed_dict_field(_as_plain_data(f["schema"])) for name, f in fields.items()},
+            {
+                name: core_schema.typed_dict_field(_as_plain_data(f["schema"], shared, seen))
+                for name, f in fields.items()
+            },
             config=schema.get("config"),
         )
     if kind == "enum":
-        values = {"str": core_schema.str_schema, "int": core_schema.int_schema}
+        # A StrEnum or IntEnum column holds the member's value: written as that value, as the enum would be.
+        values: dict[str, core_schema.CoreSchema] = {"str": core_schema.str_schema(), "int": core_schema.int_schema()}
         if schema.get("sub_type") not in values:
             msg = f"{schema['cls'].__name__} is neither a str nor an int enum"
             raise TypeError(msg)
-        return values[schema["sub_type"]]()
+        return values[schema["sub_type"]]
     # A validator's wrapper serialises through its inner schema (unless it brings a serialiser).
     if kind in {"list", "nullable", "default", "function-after", "function-before", "function-wrap"}:
         inner = "items_schema" if kind == "list" else "schema"
-        return {**schema, inner: _as_plain_data(schema[inner])}
-    if kind in {"definitions", "definition-ref"}:
-        msg = "a recursive or shared model: a page of it cannot be written from rows"
-        raise TypeError(msg)
+        return {**schema, inner: _as_plain_data(schema[inner], shared, seen)}
     return schema
