@@ -109,3 +109,14 @@ async def test_the_direct_read_and_the_session_give_the_same_page(app: FastAPI, 
             )
         bodies.append(CUSTOMER_PAGE.json(map(listed_customer, rows), 100))
     assert bodies == [expected[0], expected[0]]
+
+
+async def test_a_page_read_through_the_session_shows_its_uncommitted_writes(app: FastAPI, tenant: Tenant) -> None:
+    # The session fallback runs on the session's own connection (kit/direct_reads.column_rows),
+    # inside its transaction: a request reads what it wrote before committing.
+    async with app.state.database.writer() as session:
+        session.add(Customer(organization_id=tenant.organization_id, name="Uncommitted", email="u@example.com"))
+        await session.flush()
+        rows = await repository.list_page(session, tenant.organization_id, CustomerFilter(), limit=100, after_id=None)
+        await session.rollback()
+    assert [row["name"] for row in rows] == ["Uncommitted"]

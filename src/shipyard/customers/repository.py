@@ -96,7 +96,7 @@ async def list_page(
         after=bool(after_id),
     )
     bound = {name: value for name, value in params.items() if value}
-    return await direct_reads.rows(session, query, bound)
+    return await direct_reads.column_rows(session, query, bound)
 
 
 @functools.cache

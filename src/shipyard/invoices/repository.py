@@ -97,7 +97,7 @@ async def list_page(
     }
     present = frozenset(name for name, value in params.items() if value)
     query, bound = _list_query(present), {name: params[name] for name in present}
-    return await direct_reads.rows(session, query, bound)
+    return await direct_reads.column_rows(session, query, bound)
 
 
 @functools.cache
