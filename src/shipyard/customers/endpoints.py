@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import TypeAdapter
 
 from shipyard.customers import service as customer_service
 from shipyard.customers.schemas import CustomerCreate, CustomerFilter, CustomerRead, CustomerUpdate
@@ -13,7 +13,7 @@ from shipyard.identity.auth import CustomersRead, CustomersWrite
 from shipyard.kit.api import API_V1
 from shipyard.kit.deps import AppSettings, DBSession
 from shipyard.kit.etag import check_if_match, etag_for
-from shipyard.kit.pagination import Page, PageParams, make_page, page_params_for
+from shipyard.kit.pagination import Page, PageParams, PageWriter, page_params_for
 from shipyard.kit.problems import ResourceNotFoundError, problem_responses
 from shipyard.kit.types import EmailAddress, Label, Timestamp
 from shipyard.models import Customer, CustomerRow
@@ -21,13 +21,25 @@ from shipyard.models import Customer, CustomerRow
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"], responses=problem_responses(401, 403))
 Paging = Annotated[PageParams, Depends(page_params_for("cus"))]
 CustomerID = Annotated[str, "customer ID"]
-# A page validated in one call: a hundred `model_validate` calls cost twice the CPU.
-_CUSTOMER_READS = TypeAdapter(list[CustomerRead])
+CUSTOMER_PAGE = PageWriter(CustomerRead)
 
 
 def _read(customer: Customer | CustomerRow, response: Response) -> CustomerRead:
     response.headers["ETag"] = etag_for(customer.id, customer.version)
     return CustomerRead.model_validate(customer)
+
+
+def listed_customer(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A listed customer as `CustomerRead` shows it, keys in its field order (tests/customers/test_page_json.py)."""
+    return {
+        "id": row["id"],
+        "object": "customer",
+        "name": row["name"],
+        "email": row["email"],
+        "metadata": row["metadata"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
 
 
 @router.get("", response_model=Page[CustomerRead], responses=problem_responses(400, 422))
@@ -46,7 +58,7 @@ async def list_customers(
     created_before: Annotated[
         Timestamp | None, Query(description="Created before (RFC 3339, with a UTC offset).")
     ] = None,
-) -> Page[CustomerRead]:
+) -> Response:
     """The organisation's customers, newest first."""
     filters = CustomerFilter(
         email=str(email) if email else None, q=q, created_after=created_after, created_before=created_before
@@ -54,10 +66,7 @@ async def list_customers(
     customers = await customer_service.list_page(
         session, principal, filters, limit=paging.limit, after_id=paging.after_id
     )
-    items, cursor = make_page(
-        _CUSTOMER_READS.validate_python(customers, from_attributes=True), [c.id for c in customers], paging.limit
-    )
-    return Page[CustomerRead](data=items, next_cursor=cursor)
+    return CUSTOMER_PAGE.response(map(listed_customer, customers), paging.limit)
 
 
 @router.post("", status_code=201, response_model=CustomerRead, responses=problem_responses(409, 413, 415, 422))

@@ -15,6 +15,8 @@ from shipyard.kit import direct_reads
 from shipyard.models import Customer, CustomerRow
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from shipyard.customers.schemas import CustomerFilter
@@ -32,6 +34,16 @@ LIKE_ESCAPE = "\\"
 # or, by position, a `CustomerRow` (checked against each other here, at import).
 _ROWS: direct_reads.RowShape[CustomerRow] = direct_reads.RowShape(CustomerRow, Customer)
 _GET_ROW = _ROWS.select().where(*_ONE_ACTIVE)
+# What a page of the list shows, labelled with the API's field names: the tenant, the archive mark
+# and the version are not part of `CustomerRead`, so a page does not read them (decision 0064).
+_LISTED = (
+    Customer.id.label("id"),
+    Customer.name.label("name"),
+    Customer.email.label("email"),
+    Customer.metadata_.label("metadata"),
+    Customer.created_at.label("created_at"),
+    Customer.updated_at.label("updated_at"),
+)
 
 
 async def get(session: AsyncSession, organization_id: str, customer_id: str) -> Customer | None:
@@ -61,11 +73,11 @@ async def get_row(session: AsyncSession, organization_id: str, customer_id: str)
 
 async def list_page(
     session: AsyncSession, organization_id: str, filters: CustomerFilter, *, limit: int, after_id: str | None
-) -> list[CustomerRow]:
-    """A page of active customers, newest first (fetches `limit + 1`).
+) -> Sequence[Mapping[str, Any]]:
+    """A page of active customers, newest first (fetches `limit + 1`): the driver's rows, by the API's field names.
 
-    Rows, not ORM objects: building and then reading a hundred instrumented instances is most of
-    the CPU a page of customers costs.
+    Rows, not ORM objects or row tuples: building a hundred objects only to read them once, into
+    the page's JSON, is most of the CPU a page of customers costs.
     """
     params: dict[str, Any] = {
         "organization_id": organization_id,
@@ -84,13 +96,13 @@ async def list_page(
         after=bool(after_id),
     )
     bound = {name: value for name, value in params.items() if value}
-    return _ROWS.build(await direct_reads.rows(session, query, bound))
+    return await direct_reads.column_rows(session, query, bound)
 
 
 @functools.cache
 def _list_query(*, email: bool, q: bool, created_after: bool, created_before: bool, after: bool) -> Select[Any]:
     """The list statement for one combination of filters (32 at most, each built once)."""
-    query = _ROWS.select().where(
+    query = select(*_LISTED).where(
         Customer.organization_id == bindparam("organization_id"), Customer.archived_at.is_(None)
     )
     if email:

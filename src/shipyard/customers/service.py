@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +35,8 @@ async def read(session: AsyncSession, principal: Principal, customer_id: str) ->
 
 async def list_page(
     session: AsyncSession, principal: Principal, filters: CustomerFilter, *, limit: int, after_id: str | None
-) -> list[CustomerRow]:
-    """A page of the organisation's customers."""
+) -> Sequence[Mapping[str, Any]]:
+    """A page of the organisation's customers, as rows keyed by `CustomerRead`'s field names."""
     return await repository.list_page(session, principal.organization_id, filters, limit=limit, after_id=after_id)
 
 

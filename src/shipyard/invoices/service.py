@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,8 +55,8 @@ async def read(session: AsyncSession, principal: Principal, customer_id: str, in
 
 async def list_page(
     session: AsyncSession, principal: Principal, filters: InvoiceFilter, *, limit: int, after_id: str | None
-) -> list[InvoiceRow]:
-    """A page of the organisation's invoices."""
+) -> Sequence[Mapping[str, Any]]:
+    """A page of the organisation's invoices, as rows keyed by `InvoiceRead`'s field names."""
     return await repository.list_page(session, principal.organization_id, filters, limit=limit, after_id=after_id)
 
 
