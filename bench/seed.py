@@ -90,10 +90,14 @@ def after_bulk_load(postgres: PostgresServer, database: Database) -> None:
 
     COPY bypasses the app's write paths: anything they maintain beside the rows (a summary the MCP
     aggregates read, say) must be rebuilt here from the loaded rows, or the bench measures an empty
-    summary. Statistics as autovacuum would have them on a database that grew to this size.
+    summary. Statistics as autovacuum would have them on a database that grew to this size, and
+    the load's dirty pages written out: otherwise the checkpointer writes the gigabyte a 1M-invoice
+    COPY leaves behind while the scale phase times its requests, and one of three idle-machine runs
+    measured every request at 1M (the small tenant's too) about 1.5 times slower than the runs around it.
     """
     asyncio.run(_rebuild_invoice_totals(database.settings))
     postgres.psql("VACUUM ANALYZE;", dbname=database.name, timeout=bulk.COPY_TIMEOUT_S)
+    postgres.psql("CHECKPOINT;", timeout=bulk.COPY_TIMEOUT_S)
 
 
 async def _rebuild_invoice_totals(settings: Settings) -> None:
