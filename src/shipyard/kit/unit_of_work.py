@@ -34,7 +34,7 @@ from shipyard.kit.idempotency import (
 )
 from shipyard.kit.logging import get_logger
 from shipyard.kit.problems import PROBLEM_CONTENT_TYPE, AccessGate, problem_body
-from shipyard.kit.read_attempt import ReadAttempt, no_store_for_secrets, with_no_store_if_secret
+from shipyard.kit.secret_response import route_returns_secret
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -140,15 +140,15 @@ class UnitOfWorkMiddleware:
             if raw_key is not None:
                 await self._idempotent(scope, receive, send, holder, parse_key(raw_key))
             elif method in SAFE_METHODS:
-                await self._read(scope, receive, send, holder)
+                await self._read(scope, receive, _no_store_for_secrets(scope, send), holder)
             else:
-                await self.app(scope, receive, _committing_send(no_store_for_secrets(scope, send), holder))
+                await self.app(scope, receive, _committing_send(_no_store_for_secrets(scope, send), holder))
         finally:
             await holder.close()
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, holder: SessionHolder) -> None:
         """Run a safe request; once more on a fresh connection if the first one was dead."""
-        attempt = ReadAttempt(scope, receive, send, holder)
+        attempt = _Attempt(receive, _committing_send(send, holder))
         try:
             await self.app(scope, attempt.receive, attempt.send)
         except DBAPIError as exc:
@@ -160,7 +160,7 @@ class UnitOfWorkMiddleware:
             return
         await holder.close()
         retry_receive = replay_receive(attempt.body, receive) if attempt.read_whole_body else receive
-        await self.app(scope, retry_receive, _committing_send(no_store_for_secrets(scope, send), holder))
+        await self.app(scope, retry_receive, _committing_send(send, holder))
 
     async def _idempotent(self, scope: Scope, receive: Receive, send: Send, holder: SessionHolder, key: str) -> None:
         if self.gate is not None:
@@ -220,7 +220,7 @@ class UnitOfWorkMiddleware:
                 await send(message)
                 return
             if message["type"] == "http.response.start":
-                message = with_no_store_if_secret(scope, message)
+                message = _with_no_store_if_secret(scope, message)
                 if _worth_retrying(message["status"]):
                     # Our failure or a transient conflict, not an answer: forget the key so a retry runs again.
                     await holder.finish(commit=False)
@@ -290,7 +290,7 @@ def _replayable(
     """What to store for a replay: the response itself, unless it must never be stored.
 
     A response marked `Cache-Control: no-store` carries a secret shown once (a new API token, a webhook
-    signing secret, session cookies; see `with_no_store_if_secret` (kit/read_attempt.py)). Storing
+    signing secret, session cookies; see `_with_no_store_if_secret`). Storing
     it would keep the secret in the database for the key's lifetime, so a replay answers 409
     `idempotency_response_withheld` instead: the operation happened once, and its secret stays unseen.
     """
@@ -303,6 +303,27 @@ def _replayable(
         "This request already succeeded; its response held a secret and is not replayed.",
     )
     return 409, _problem_headers(withheld), withheld
+
+
+def _with_no_store_if_secret(scope: Scope, message: Message) -> Message:
+    """The response start, marked `Cache-Control: no-store` when its route declares a secret-bearing body.
+
+    The mark is what `_replayable` withholds on, so the model's declaration (kit/secret_response.py)
+    alone keeps the secret out of caches and out of the idempotency store.
+    """
+    if message["status"] >= CLIENT_ERROR or not route_returns_secret(scope):
+        return message
+    headers = [(name, value) for name, value in message.get("headers", []) if name != b"cache-control"]
+    return {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+
+
+def _no_store_for_secrets(scope: Scope, send: Send) -> Send:
+    async def marked(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = _with_no_store_if_secret(scope, message)
+        await send(message)
+
+    return marked
 
 
 def _label_route(scope: Scope) -> None:
@@ -331,6 +352,41 @@ def _in_flight_problem() -> bytes:
 
 def _problem_headers(body: bytes) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", PROBLEM_CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+
+
+class _Attempt:
+    """Wraps one run of a request: whether its response started, and what it read of the body."""
+
+    __slots__ = ("_chunks", "_receive", "_send", "read_whole_body", "started")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self._chunks: list[bytes] = []
+        self.read_whole_body = False
+        self.started = False
+
+    @property
+    def body(self) -> bytes:
+        """The body read so far."""
+        return b"".join(self._chunks)
+
+    @property
+    def partly_read(self) -> bool:
+        """True when part of the body was read: it cannot be handed to a second run."""
+        return bool(self._chunks) and not self.read_whole_body
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._chunks.append(message.get("body", b""))
+            self.read_whole_body = not message.get("more_body", False)
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
 
 
 def _committing_send(send: Send, holder: SessionHolder) -> Send:
